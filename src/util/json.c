@@ -68,7 +68,8 @@ json_object *cairn__json_parse(const char *text, size_t len, int max_depth)
 		}
 	}
 cleanup:
-	json_tokener_free(tokener);
+	if (tokener) /* json-c 0.16 crashes on NULL */
+		json_tokener_free(tokener);
 	free(copy);
 	return value;
 empty:

@@ -59,6 +59,14 @@ static int read_digits(const char **p, int count)
 	return value;
 }
 
+static int days_in_month(int year, int month)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
@@ -84,7 +92,7 @@ int cairn__time_parse(const char *text, int64_t *out)
 	if (month < 1 || month > 12 || *p++ != '-')
 		goto invalid;
 	day = read_digits(&p, 2);
-	if (day < 1 || day > 31)
+	if (day < 1 || day > days_in_month(year, month))
 		goto invalid;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;

@@ -1,0 +1,482 @@
+/* replicator.c: cairn_sync_once: ensure the remote database and collections exist, push the
+ * outbox in batches, then pull changes page by page (docs/protocol.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/store_int.h"
+#include "net/http_client.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/time.h"
+
+#define PUSH_MAX_BATCH 1000          /* the server's limit per request */
+#define PUSH_MAX_STALLED_ROUNDS 10   /* rounds in a row that settle nothing: give up for now */
+#define PULL_MAX_LIMIT 10000
+#define REPLY_MAX_DEPTH (CAIRN_JSON_MAX_DEPTH + 8) /* documents sit a few levels down */
+
+typedef struct {
+	cairn_store *store;
+	cairn__http_client *http;
+	cairn_sync_options options;
+	char *url;
+	char *project;
+	char *api_key;
+	char *database;
+	cairn_sync_result result;
+} sync_session;
+
+int cairn_sync_options_init(cairn_sync_options *opts, unsigned int version)
+{
+	cairn_sync_options defaults = CAIRN_SYNC_OPTIONS_INIT;
+
+	if (!opts)
+		return cairn__error_set(CAIRN_EINVALID, "options must not be NULL");
+	if (version != CAIRN_SYNC_OPTIONS_VERSION)
+		return cairn__error_set(CAIRN_EINVALID, "unsupported sync options version %u (this "
+			"library knows %d)", version, CAIRN_SYNC_OPTIONS_VERSION);
+	*opts = defaults;
+	return 0;
+}
+
+/* ---- HTTP with JSON ---- */
+
+/* Maps a status the caller did not expect to a code and message. */
+static int unexpected(const cairn__http_response *response, const char *what)
+{
+	char message[300];
+
+	cairn__http_error_message(response, message, sizeof(message));
+	if (response->status == 401 || response->status == 403)
+		return cairn__error_set(CAIRN_EAUTH, "the server refused the credentials while %s "
+			"(HTTP %ld): %s", what, response->status, message);
+	if (response->status == 404)
+		return cairn__error_set(CAIRN_ENOTFOUND, "not found on the server while %s: %s",
+			what, message);
+	return cairn__error_set(CAIRN_ESERVER, "the server failed while %s (HTTP %ld): %s", what,
+		response->status, message);
+}
+
+/* Sends a request; *reply is the parsed body when the status is 2xx (may be NULL for an
+ * empty body). Other statuses are returned in *status with *reply NULL. */
+static int request(json_object **reply, long *status, sync_session *session,
+	const char *method, const char *path, const char *body, size_t length,
+	cairn__http_response *keep)
+{
+	cairn__http_response response;
+	int rc;
+
+	*reply = NULL;
+	*status = 0;
+	rc = cairn__http_request(&response, session->http, method, path, body, length);
+	if (rc != 0)
+		return rc;
+	*status = response.status;
+	if (response.status >= 200 && response.status < 300 && response.length > 0) {
+		*reply = cairn__json_parse(response.body, response.length, REPLY_MAX_DEPTH);
+		if (!*reply) {
+			rc = cairn__error_set(CAIRN_ESERVER, "the server answered %s %s with malformed "
+				"JSON: %s", method, path, cairn_error_last());
+			goto cleanup;
+		}
+	}
+cleanup:
+	if (keep)
+		*keep = response;
+	else
+		cairn__http_response_clear(&response);
+	return rc;
+}
+
+/* ---- ensuring the database and collections ---- */
+
+static int ensure(sync_session *session, const char *get_path, const char *create_path,
+	const char *create_body, const char *what)
+{
+	cairn__http_response response = { 0 };
+	json_object *reply = NULL;
+	long status = 0;
+	int rc;
+
+	rc = request(&reply, &status, session, "GET", get_path, NULL, 0, &response);
+	if (rc != 0 || status == 200)
+		goto cleanup;
+	if (status != 404) {
+		rc = unexpected(&response, what);
+		goto cleanup;
+	}
+	cairn__http_response_clear(&response);
+	json_object_put(reply);
+	rc = request(&reply, &status, session, "POST", create_path, create_body,
+		strlen(create_body), &response);
+	/* 409: someone else created it meanwhile, which is just as good. */
+	if (rc == 0 && status != 201 && status != 200 && status != 409)
+		rc = unexpected(&response, what);
+cleanup:
+	json_object_put(reply);
+	cairn__http_response_clear(&response);
+	return rc;
+}
+
+static int ensure_database(sync_session *session)
+{
+	char get_path[128];
+	char body[160];
+	char what[128];
+
+	snprintf(get_path, sizeof(get_path), "/databases/%s", session->database);
+	snprintf(body, sizeof(body), "{\"databaseId\":\"%s\",\"name\":\"%s\"}", session->database,
+		session->database);
+	snprintf(what, sizeof(what), "creating database '%s'", session->database);
+	return ensure(session, get_path, "/databases", body, what);
+}
+
+static int ensure_collections(sync_session *session)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(session->store->db, "SELECT DISTINCT collection FROM outbox "
+		"WHERE state = 'pending'", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return cairn__store_error(session->store, rc, "reading the outbox");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *collection = (const char *)sqlite3_column_text(stmt, 0);
+		char get_path[160];
+		char create_path[128];
+		char body[256];
+		char what[128];
+
+		snprintf(get_path, sizeof(get_path), "/databases/%s/collections/%s",
+			session->database, collection);
+		snprintf(create_path, sizeof(create_path), "/databases/%s/collections",
+			session->database);
+		snprintf(body, sizeof(body), "{\"collectionId\":\"%s\",\"name\":\"%s\","
+			"\"permissions\":[],\"documentSecurity\":false}", collection, collection);
+		snprintf(what, sizeof(what), "creating collection '%s'", collection);
+		rc = ensure(session, get_path, create_path, body, what);
+		if (rc != 0)
+			goto cleanup;
+	}
+	rc = rc == SQLITE_DONE ? 0 : cairn__store_error(session->store, rc, "reading the outbox");
+cleanup:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* ---- push ---- */
+
+static int report(sync_session *session, cairn_sync_phase phase, uint64_t done, uint64_t total,
+	int64_t started_ms)
+{
+	cairn_sync_progress progress;
+	int stop;
+
+	if (!session->options.progress)
+		return 0;
+	progress.phase = phase;
+	progress.done = done;
+	progress.total = total > done || phase == CAIRN_SYNC_PHASE_PULL ? total : done;
+	progress.elapsed_s = (double)(cairn__time_monotonic_ms() - started_ms) / 1000.0;
+	stop = session->options.progress(&progress, session->options.payload);
+	if (stop != 0)
+		return cairn__error_set(CAIRN_EUSER, "the progress callback stopped the sync (%d); "
+			"what was committed stays committed", stop);
+	return 0;
+}
+
+static int count_pending(uint64_t *out, cairn_store *store)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_COUNT);
+	int rc;
+
+	*out = 0;
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, "pending", -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "counting the outbox");
+}
+
+/* Sends one batch and applies its reply. A request the server refuses as a whole (400, 413)
+ * is retried one mutation at a time; a single mutation refused that way is parked as
+ * rejected so it cannot block the outbox forever. */
+static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session *session,
+	const char *path, size_t configured_batch)
+{
+	cairn__mutation *mutations = NULL;
+	cairn__http_response response = { 0 };
+	json_object *reply = NULL;
+	char *body = NULL;
+	size_t length = 0;
+	size_t count = 0;
+	long status = 0;
+	int rc;
+
+	memset(tally, 0, sizeof(*tally));
+	rc = cairn__outbox_load_batch(&mutations, &count, session->store, *batch_size);
+	if (rc != 0 || count == 0)
+		goto cleanup;
+	rc = cairn__push_body(&body, &length, session->store, mutations, count);
+	if (rc != 0)
+		goto cleanup;
+	rc = request(&reply, &status, session, "POST", path, body, length, &response);
+	if (rc != 0)
+		goto cleanup;
+	if (status == 200) {
+		rc = reply ? cairn__push_apply(tally, session->store, mutations, count, reply) :
+			cairn__error_set(CAIRN_ESERVER, "the server answered a push with an empty body");
+		if (rc == 0 && *batch_size == 1 && configured_batch > 1)
+			*batch_size = configured_batch;
+	} else if ((status == 400 || status == 413) && count > 1) {
+		*batch_size = 1;
+		tally->requeued = count; /* nothing settled; the next round sends singles */
+	} else if (status == 400 || status == 413) {
+		char message[300];
+		char text[400];
+
+		snprintf(text, sizeof(text), "the server refused the request carrying this change "
+			"(HTTP %ld): %s", status, cairn__http_error_message(&response, message,
+			sizeof(message)));
+		rc = cairn__push_reject(session->store, &mutations[0], text);
+		if (rc == 0)
+			tally->rejected = 1;
+		*batch_size = configured_batch;
+	} else {
+		rc = unexpected(&response, "pushing changes");
+	}
+cleanup:
+	json_object_put(reply);
+	cairn__http_response_clear(&response);
+	free(body);
+	cairn__mutations_free(mutations, count);
+	if (rc == 0 && count == 0)
+		return 1; /* nothing left to push */
+	return rc;
+}
+
+static int push(sync_session *session)
+{
+	cairn_sync_result *result = &session->result;
+	size_t configured = session->options.push_batch;
+	size_t batch_size;
+	uint64_t total = 0;
+	uint64_t done = 0;
+	uint64_t batches = 0;
+	uint64_t max_batches;
+	int64_t started = cairn__time_monotonic_ms();
+	int stalled = 0;
+	char path[128];
+	int rc;
+
+	if (configured == 0)
+		configured = 500;
+	if (configured > PUSH_MAX_BATCH)
+		configured = PUSH_MAX_BATCH;
+	batch_size = configured;
+	rc = count_pending(&total, session->store);
+	if (rc != 0 || total == 0)
+		return rc;
+	/* Writers on other handles may keep adding to the outbox while we push: stop after
+	 * about what was there at the start (plus room for conflict retries); the rest goes
+	 * next time. */
+	max_batches = (total + configured - 1) / configured + 2 * PUSH_MAX_STALLED_ROUNDS + total;
+	snprintf(path, sizeof(path), "/sync/databases/%s/push", session->database);
+	while (batches++ < max_batches) {
+		cairn__push_tally tally;
+		uint64_t settled;
+
+		rc = push_batch(&tally, &batch_size, session, path, configured);
+		if (rc == 1)
+			return 0;
+		if (rc != 0)
+			return rc;
+		settled = tally.applied + tally.rejected + tally.dropped;
+		result->pushed += tally.applied;
+		result->conflicts += tally.conflicts;
+		result->rejected += tally.rejected;
+		done += settled;
+		rc = report(session, CAIRN_SYNC_PHASE_PUSH, done, total, started);
+		if (rc != 0)
+			return rc;
+		stalled = settled ? 0 : stalled + 1;
+		if (stalled >= PUSH_MAX_STALLED_ROUNDS)
+			return cairn__error_set(CAIRN_ECONFLICT, "some changes still conflicted after "
+				"%d push rounds (another writer keeps changing the same documents); they "
+				"stay in the outbox for the next sync", PUSH_MAX_STALLED_ROUNDS);
+	}
+	return 0;
+}
+
+/* ---- pull ---- */
+
+static int pull(sync_session *session)
+{
+	int64_t checkpoint = 0;
+	int64_t started = cairn__time_monotonic_ms();
+	size_t limit = session->options.pull_limit;
+	size_t max_bytes = session->options.pull_max_bytes;
+	uint64_t done = 0;
+	char path[128];
+	int rc;
+
+	if (limit == 0)
+		limit = 1000;
+	if (limit > PULL_MAX_LIMIT)
+		limit = PULL_MAX_LIMIT;
+	if (max_bytes == 0)
+		max_bytes = 4194304;
+	rc = cairn__meta_get_int64(session->store, "checkpoint", &checkpoint);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "/sync/databases/%s/pull", session->database);
+	for (;;) {
+		cairn__http_response response = { 0 };
+		json_object *reply = NULL;
+		char body[160];
+		uint64_t applied = 0;
+		int64_t next = 0;
+		long status = 0;
+		int more = 0;
+
+		snprintf(body, sizeof(body), "{\"checkpoint\":%lld,\"limit\":%zu,\"maxBytes\":%zu}",
+			(long long)checkpoint, limit, max_bytes);
+		rc = request(&reply, &status, session, "POST", path, body, strlen(body), &response);
+		if (rc == 0 && status != 200)
+			rc = unexpected(&response, "pulling changes");
+		else if (rc == 0 && !reply)
+			rc = cairn__error_set(CAIRN_ESERVER, "the server answered a pull with an empty "
+				"body");
+		if (rc == 0)
+			rc = cairn__pull_apply(&applied, &more, &next, session->store, reply);
+		json_object_put(reply);
+		cairn__http_response_clear(&response);
+		if (rc != 0)
+			return rc;
+		session->result.pulled += applied;
+		done += applied;
+		rc = report(session, CAIRN_SYNC_PHASE_PULL, done, 0, started);
+		if (rc != 0)
+			return rc;
+		if (more && next <= checkpoint)
+			return cairn__error_set(CAIRN_ESERVER, "the server said more changes follow "
+				"checkpoint %lld but sent none", (long long)checkpoint);
+		checkpoint = next;
+		if (!more)
+			return 0;
+	}
+}
+
+/* ---- the round ---- */
+
+static int load_remote(sync_session *session)
+{
+	int rc;
+
+	rc = cairn__meta_get_text(session->store, "remote_url", &session->url);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || !session->url[0])
+		return cairn__error_set(CAIRN_ENOREMOTE, "no remote is configured: call "
+			"cairn_store_set_remote() (or `cairn remote set`) first");
+	if ((rc = cairn__meta_get_text(session->store, "remote_project", &session->project)) < 0)
+		return rc;
+	if ((rc = cairn__meta_get_text(session->store, "remote_api_key", &session->api_key)) < 0)
+		return rc;
+	if ((rc = cairn__meta_get_text(session->store, "remote_database", &session->database)) < 0)
+		return rc;
+	if (rc == 0)
+		return cairn__error_set(CAIRN_ENOREMOTE, "the remote has no database");
+	return 0;
+}
+
+/* Records the outcome in meta; keeps the caller's error message intact. */
+static void record_outcome(cairn_store *store, int code)
+{
+	char message[256];
+
+	snprintf(message, sizeof(message), "%s", code ? cairn_error_last() : "");
+	if (cairn__store_begin(store) == 0) {
+		int rc = cairn__meta_set_int64(store, "last_sync_ms", cairn__time_now_ms());
+		if (rc == 0)
+			rc = cairn__meta_set_int64(store, "last_sync_result", code);
+		if (rc == 0)
+			rc = cairn__meta_set_text(store, "last_sync_error", message);
+		if (rc == 0)
+			rc = cairn__store_commit(store);
+		if (rc != 0)
+			cairn__store_rollback(store);
+	}
+	if (code)
+		cairn__error_set(code, "%s", message);
+}
+
+int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync_options *opts)
+{
+	cairn_sync_options defaults = CAIRN_SYNC_OPTIONS_INIT;
+	sync_session session;
+	int push_rc = 0;
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!store)
+		return cairn__error_set(CAIRN_EINVALID, "the store handle is NULL");
+	if (opts && opts->version != CAIRN_SYNC_OPTIONS_VERSION)
+		return cairn__error_set(CAIRN_EINVALID, "unsupported sync options version %u (this "
+			"library knows %d)", opts->version, CAIRN_SYNC_OPTIONS_VERSION);
+	memset(&session, 0, sizeof(session));
+	session.store = store;
+	session.options = opts ? *opts : defaults;
+	rc = load_remote(&session);
+	if (rc != 0)
+		goto cleanup;
+	rc = cairn__http_client_new(&session.http, session.url, session.project,
+		session.api_key, session.options.timeout_ms);
+	if (rc == 0)
+		rc = ensure_database(&session);
+	if (rc == 0)
+		rc = ensure_collections(&session);
+	if (rc == 0) {
+		rc = push(&session);
+		/* Changes that keep conflicting must not stop us from receiving everyone else's. */
+		if (rc == CAIRN_ECONFLICT) {
+			push_rc = rc;
+			rc = 0;
+		}
+	}
+	if (rc == 0) {
+		char message[256];
+
+		snprintf(message, sizeof(message), "%s", cairn_error_last());
+		rc = pull(&session);
+		if (rc == 0 && push_rc) {
+			rc = push_rc;
+			cairn__error_set(rc, "%s", message);
+		}
+	}
+	record_outcome(store, rc);
+cleanup:
+	{
+		int64_t checkpoint = 0;
+		int saved = rc ? rc : 0;
+		char message[256];
+
+		snprintf(message, sizeof(message), "%s", cairn_error_last());
+		if (cairn__meta_get_int64(store, "checkpoint", &checkpoint) > 0)
+			session.result.checkpoint = checkpoint;
+		if (saved)
+			cairn__error_set(saved, "%s", message);
+	}
+	if (out)
+		*out = session.result;
+	cairn__http_client_free(session.http);
+	free(session.url);
+	free(session.project);
+	free(session.api_key);
+	free(session.database);
+	return rc;
+}

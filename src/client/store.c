@@ -1,0 +1,649 @@
+/* store.c: opening the local SQLite store, its schema, cached statements, transactions,
+ * meta values (client id, HLC, checkpoint, remote), status and the remote setting. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/store_int.h"
+#include "util/error.h"
+#include "util/hlc.h"
+#include "util/id.h"
+#include "util/time.h"
+
+static const char *const statement_sql[STMT_COUNT] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[STMT_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+		"ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[STMT_DOC_GET] = "SELECT data, deleted, created_at, updated_at, permissions, pending, seq "
+		"FROM docs WHERE collection = ?1 AND id = ?2",
+	[STMT_DOC_UPSERT] = "INSERT INTO docs(collection, id, data, deleted, created_at, "
+		"updated_at, permissions, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+		"ON CONFLICT(collection, id) DO UPDATE SET data = excluded.data, "
+		"deleted = excluded.deleted, created_at = excluded.created_at, "
+		"updated_at = excluded.updated_at, permissions = excluded.permissions, "
+		"pending = excluded.pending",
+	[STMT_DOC_DELETE] = "DELETE FROM docs WHERE collection = ?1 AND id = ?2",
+	[STMT_DOCS_LIVE] = "SELECT id, data, created_at, updated_at, permissions, seq FROM docs "
+		"WHERE collection = ?1 AND deleted = 0",
+	[STMT_SERVER_GET] = "SELECT data, deleted, version, hlc, author, created_at, updated_at, "
+		"permissions FROM server_docs WHERE collection = ?1 AND id = ?2",
+	[STMT_SERVER_UPSERT] = "INSERT INTO server_docs(collection, id, data, deleted, version, "
+		"hlc, author, created_at, updated_at, permissions, sequence) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+		"ON CONFLICT(collection, id) DO UPDATE SET data = excluded.data, "
+		"deleted = excluded.deleted, version = excluded.version, hlc = excluded.hlc, "
+		"author = excluded.author, created_at = excluded.created_at, "
+		"updated_at = excluded.updated_at, permissions = excluded.permissions, "
+		"sequence = excluded.sequence",
+	[STMT_SERVER_DELETE] = "DELETE FROM server_docs WHERE collection = ?1 AND id = ?2",
+	[STMT_SERVER_VERSION] = "SELECT version FROM server_docs WHERE collection = ?1 AND id = ?2",
+	[STMT_OUTBOX_LAST_PENDING] = "SELECT mutation_id, base_version FROM outbox "
+		"WHERE collection = ?1 AND doc_id = ?2 AND state = 'pending' ORDER BY seq DESC LIMIT 1",
+	[STMT_OUTBOX_INSERT] = "INSERT INTO outbox(mutation_id, op, collection, doc_id, "
+		"base_version, prev_mutation, hlc, payload, permissions, state, created_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10)",
+	[STMT_OUTBOX_DOC_PENDING] = "SELECT op, payload, permissions, created_at FROM outbox "
+		"WHERE collection = ?1 AND doc_id = ?2 AND state = 'pending' ORDER BY seq",
+	[STMT_OUTBOX_GET] = "SELECT state, prev_mutation FROM outbox WHERE mutation_id = ?1",
+	[STMT_OUTBOX_DELETE] = "DELETE FROM outbox WHERE mutation_id = ?1",
+	[STMT_OUTBOX_REBASE] = "UPDATE outbox SET base_version = ?2, prev_mutation = ?3 "
+		"WHERE mutation_id = ?1",
+	[STMT_OUTBOX_REJECT] = "UPDATE outbox SET state = 'rejected', error = ?2 "
+		"WHERE mutation_id = ?1",
+	[STMT_OUTBOX_SET_PREV] = "UPDATE outbox SET prev_mutation = ?4 WHERE collection = ?1 "
+		"AND doc_id = ?2 AND state = 'pending' AND prev_mutation = ?3",
+	[STMT_OUTBOX_BASE_ALL] = "UPDATE outbox SET base_version = ?3 WHERE collection = ?1 "
+		"AND doc_id = ?2 AND state = 'pending'",
+	[STMT_OUTBOX_BATCH] = "SELECT mutation_id, op, collection, doc_id, base_version, "
+		"prev_mutation, hlc, payload, permissions FROM outbox WHERE state = 'pending' "
+		"ORDER BY seq LIMIT ?1",
+	[STMT_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE state = ?1",
+	[STMT_CONFLICT_INSERT] = "INSERT INTO conflicts(collection, doc_id, strategy, winner, "
+		"local, remote, at) VALUES (?1, ?2, 'lww', ?3, ?4, ?5, ?6)",
+};
+
+/* docs.seq is the rowid: it stays put across updates (upsert, never REPLACE), so it orders
+ * documents by when they first appeared locally, standing in for Appwrite's $sequence. */
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS server_docs("
+	" collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT, deleted INTEGER NOT NULL,"
+	" version INTEGER NOT NULL, hlc INTEGER NOT NULL, author TEXT NOT NULL DEFAULT '',"
+	" created_at TEXT, updated_at TEXT, permissions TEXT, sequence TEXT,"
+	" PRIMARY KEY(collection, id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS docs("
+	" seq INTEGER PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT,"
+	" deleted INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+	" permissions TEXT NOT NULL DEFAULT '[]', pending INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(collection, id));"
+	"CREATE TABLE IF NOT EXISTS outbox("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id TEXT NOT NULL UNIQUE,"
+	" op TEXT NOT NULL CHECK (op IN ('put', 'patch', 'delete')),"
+	" collection TEXT NOT NULL, doc_id TEXT NOT NULL, base_version INTEGER NOT NULL,"
+	" prev_mutation TEXT, hlc INTEGER NOT NULL, payload TEXT, permissions TEXT,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'rejected')), error TEXT,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS outbox_doc ON outbox(collection, doc_id, state, seq);"
+	"CREATE TABLE IF NOT EXISTS conflicts("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, doc_id TEXT NOT NULL,"
+	" strategy TEXT NOT NULL, winner TEXT NOT NULL CHECK (winner IN ('local', 'remote')),"
+	" local TEXT, remote TEXT, at INTEGER NOT NULL);";
+
+int cairn_store_options_init(cairn_store_options *opts, unsigned int version)
+{
+	cairn_store_options defaults = CAIRN_STORE_OPTIONS_INIT;
+
+	if (!opts)
+		return cairn__error_set(CAIRN_EINVALID, "options must not be NULL");
+	if (version != CAIRN_STORE_OPTIONS_VERSION)
+		return cairn__error_set(CAIRN_EINVALID, "unsupported store options version %u "
+			"(this library knows %d)", version, CAIRN_STORE_OPTIONS_VERSION);
+	*opts = defaults;
+	return 0;
+}
+
+int cairn__store_error(cairn_store *store, int sqlite_rc, const char *what)
+{
+	const char *detail = store && store->db ? sqlite3_errmsg(store->db) :
+		sqlite3_errstr(sqlite_rc);
+
+	switch (sqlite_rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return cairn__error_set(CAIRN_EBUSY, "%s: the store is locked by another writer "
+			"(waited %d ms): %s", what, store ? store->options.busy_timeout_ms : 0, detail);
+	case SQLITE_NOMEM:
+		return cairn__error_set(CAIRN_ENOMEM, "%s: out of memory", what);
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return cairn__error_set(CAIRN_EIO, "%s: %s", what, detail);
+	default:
+		return cairn__error_set(CAIRN_ERROR, "%s: %s", what, detail);
+	}
+}
+
+sqlite3_stmt *cairn__store_stmt(cairn_store *store, cairn__stmt_id id)
+{
+	sqlite3_stmt *stmt = store->stmts[id];
+	int rc;
+
+	if (stmt) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+		return stmt;
+	}
+	rc = sqlite3_prepare_v3(store->db, statement_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+		NULL);
+	if (rc != SQLITE_OK) {
+		cairn__store_error(store, rc, "preparing a statement");
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	store->stmts[id] = stmt;
+	return stmt;
+}
+
+int cairn__store_step_done(cairn_store *store, sqlite3_stmt *stmt, const char *what)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return cairn__store_error(store, rc, what);
+	return 0;
+}
+
+int cairn__store_begin(cairn_store *store)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_BEGIN);
+	int rc;
+
+	if (!stmt)
+		return cairn__error_code();
+	rc = cairn__store_step_done(store, stmt, "starting a transaction");
+	if (rc == 0)
+		store->in_transaction = 1;
+	return rc;
+}
+
+int cairn__store_commit(cairn_store *store)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_COMMIT);
+	int rc;
+
+	if (!stmt)
+		return cairn__error_code();
+	rc = cairn__store_step_done(store, stmt, "committing");
+	if (rc == 0)
+		store->in_transaction = 0;
+	return rc;
+}
+
+void cairn__store_rollback(cairn_store *store)
+{
+	sqlite3_stmt *stmt;
+
+	if (!store->in_transaction && sqlite3_get_autocommit(store->db))
+		return;
+	stmt = cairn__store_stmt(store, STMT_ROLLBACK);
+	if (stmt) {
+		sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+	}
+	store->in_transaction = 0;
+}
+
+/* ---- meta ---- */
+
+static int meta_lookup(sqlite3_stmt **out, cairn_store *store, const char *key)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_META_GET);
+	int rc;
+
+	*out = NULL;
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return cairn__store_error(store, rc, "reading the store's settings");
+	}
+	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	*out = stmt;
+	return 1;
+}
+
+int cairn__meta_get_int64(cairn_store *store, const char *key, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	int rc = meta_lookup(&stmt, store, key);
+
+	if (rc <= 0)
+		return rc;
+	*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return 1;
+}
+
+int cairn__meta_get_text(cairn_store *store, const char *key, char **out)
+{
+	sqlite3_stmt *stmt;
+	const char *text;
+	int rc = meta_lookup(&stmt, store, key);
+
+	*out = NULL;
+	if (rc <= 0)
+		return rc;
+	text = (const char *)sqlite3_column_text(stmt, 0);
+	*out = strdup(text ? text : "");
+	sqlite3_reset(stmt);
+	if (!*out)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory reading setting '%s'", key);
+	return 1;
+}
+
+int cairn__meta_set_int64(cairn_store *store, const char *key, int64_t value)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_META_SET);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, value);
+	return cairn__store_step_done(store, stmt, "writing the store's settings");
+}
+
+int cairn__meta_set_text(cairn_store *store, const char *key, const char *value)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_META_SET);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 2);
+	return cairn__store_step_done(store, stmt, "writing the store's settings");
+}
+
+int cairn__store_hlc_tick(cairn_store *store, int64_t *out)
+{
+	cairn_hlc clock = { 0 };
+	int rc;
+
+	/* The clock lives in meta, not only in memory: other handles on the same file issue
+	 * timestamps too, and the value must survive a restart with a clock that went back. */
+	rc = cairn__meta_get_int64(store, "hlc", &clock.last);
+	if (rc < 0)
+		return rc;
+	*out = cairn__hlc_tick(&clock, cairn__time_now_ms());
+	return cairn__meta_set_int64(store, "hlc", clock.last);
+}
+
+int cairn__store_hlc_observe(cairn_store *store, int64_t remote)
+{
+	int64_t last = 0;
+	int rc = cairn__meta_get_int64(store, "hlc", &last);
+
+	if (rc < 0)
+		return rc;
+	if (remote <= last)
+		return 0;
+	return cairn__meta_set_int64(store, "hlc", remote);
+}
+
+/* ---- open / free ---- */
+
+static int exec_sql(cairn_store *store, const char *sql, const char *what)
+{
+	char *message = NULL;
+	int rc = sqlite3_exec(store->db, sql, NULL, NULL, &message);
+
+	sqlite3_free(message);
+	if (rc != SQLITE_OK)
+		return cairn__store_error(store, rc, what);
+	return 0;
+}
+
+/* Creates or checks the schema and the client id, in one write transaction so that two
+ * processes opening a new file at once agree on one client id. */
+static int prepare_schema(cairn_store *store)
+{
+	sqlite3_stmt *stmt = NULL;
+	char *client_id = NULL;
+	int64_t version = 0;
+	int has_meta = 0;
+	int rc;
+
+	rc = cairn__store_begin(store);
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_prepare_v2(store->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' "
+		"AND name = 'meta'", -1, &stmt, NULL);
+	if (rc != SQLITE_OK) {
+		rc = cairn__store_error(store, rc, "reading the store's schema");
+		goto cleanup;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = cairn__store_error(store, rc, "reading the store's schema");
+		goto cleanup;
+	}
+	has_meta = rc == SQLITE_ROW;
+	rc = 0;
+	if (has_meta) {
+		rc = cairn__meta_get_int64(store, "schema_version", &version);
+		if (rc < 0)
+			goto cleanup;
+		rc = 0;
+		if (version > CAIRN__STORE_SCHEMA_VERSION) {
+			rc = cairn__error_set(CAIRN_EINVALID, "the store was written by a newer cairn "
+				"(schema %lld; this library reads up to %d): upgrade libcairn",
+				(long long)version, CAIRN__STORE_SCHEMA_VERSION);
+			goto cleanup;
+		}
+	}
+	rc = exec_sql(store, schema_sql, "creating the store's tables");
+	if (rc != 0)
+		goto cleanup;
+	if (version == 0) {
+		rc = cairn__meta_set_int64(store, "schema_version", CAIRN__STORE_SCHEMA_VERSION);
+		if (rc != 0)
+			goto cleanup;
+	}
+	rc = cairn__meta_get_text(store, "client_id", &client_id);
+	if (rc < 0)
+		goto cleanup;
+	if (rc == 0) {
+		char unique[32];
+
+		rc = cairn__id_unique(unique, sizeof(unique));
+		if (rc != 0)
+			goto cleanup;
+		snprintf(store->client_id, sizeof(store->client_id), "c-%s", unique);
+		rc = cairn__meta_set_text(store, "client_id", store->client_id);
+		if (rc != 0)
+			goto cleanup;
+	} else {
+		snprintf(store->client_id, sizeof(store->client_id), "%s", client_id);
+	}
+	rc = cairn__store_commit(store);
+cleanup:
+	sqlite3_finalize(stmt);
+	free(client_id);
+	if (rc != 0)
+		cairn__store_rollback(store);
+	return rc;
+}
+
+static int load_database(cairn_store *store)
+{
+	char *database = NULL;
+	int rc = cairn__meta_get_text(store, "remote_database", &database);
+
+	if (rc < 0)
+		return rc;
+	snprintf(store->database, sizeof(store->database), "%s", database ? database : "");
+	free(database);
+	return 0;
+}
+
+int cairn_store_open(cairn_store **out, const char *path, const cairn_store_options *opts)
+{
+	cairn_store *store = NULL;
+	cairn_store_options defaults = CAIRN_STORE_OPTIONS_INIT;
+	int rc;
+
+	if (!out)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_store_open needs an out pointer");
+	*out = NULL;
+	if (!path || !path[0])
+		return cairn__error_set(CAIRN_EINVALID, "cairn_store_open needs a file path");
+	if (opts && opts->version != CAIRN_STORE_OPTIONS_VERSION)
+		return cairn__error_set(CAIRN_EINVALID, "unsupported store options version %u "
+			"(this library knows %d)", opts->version, CAIRN_STORE_OPTIONS_VERSION);
+	store = calloc(1, sizeof(*store));
+	if (!store)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory opening %s", path);
+	store->options = opts ? *opts : defaults;
+	if (store->options.busy_timeout_ms < 0)
+		store->options.busy_timeout_ms = 0;
+	if (store->options.max_document_bytes == 0)
+		store->options.max_document_bytes = defaults.max_document_bytes;
+	rc = sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rc = cairn__error_set(rc == SQLITE_NOMEM ? CAIRN_ENOMEM : CAIRN_EIO,
+			"cannot open the store %s: %s", path,
+			store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
+		goto cleanup;
+	}
+	sqlite3_extended_result_codes(store->db, 0);
+	sqlite3_busy_timeout(store->db, store->options.busy_timeout_ms);
+	rc = exec_sql(store, "PRAGMA journal_mode = WAL", "switching the store to WAL mode");
+	if (rc != 0)
+		goto cleanup;
+	/* In WAL mode NORMAL is durable against application crashes (what the outbox promises);
+	 * only a power loss may drop the last commits, never corrupt the file. */
+	rc = exec_sql(store, "PRAGMA synchronous = NORMAL", "configuring the store");
+	if (rc != 0)
+		goto cleanup;
+	rc = prepare_schema(store);
+	if (rc != 0)
+		goto cleanup;
+	rc = load_database(store);
+cleanup:
+	if (rc != 0) {
+		cairn_store_free(store);
+		return rc;
+	}
+	*out = store;
+	return 0;
+}
+
+void cairn_store_free(cairn_store *store)
+{
+	if (!store)
+		return;
+	if (store->db) {
+		cairn__store_rollback(store);
+		for (int i = 0; i < STMT_COUNT; i++)
+			sqlite3_finalize(store->stmts[i]);
+		sqlite3_close_v2(store->db);
+	}
+	free(store);
+}
+
+/* ---- remote ---- */
+
+/* Whether meta `key` currently differs from `value`. */
+static int meta_differs(cairn_store *store, const char *key, const char *value, int *differs)
+{
+	char *current = NULL;
+	int rc = cairn__meta_get_text(store, key, &current);
+
+	if (rc < 0)
+		return rc;
+	*differs = rc == 1 && strcmp(current, value ? value : "") != 0;
+	free(current);
+	return 0;
+}
+
+/* A different server or database means the server copy, checkpoint and base versions
+ * describe someone else's data: forget them, keep every pending local change (its base
+ * becomes 0, so the new server decides by last-write-wins where documents exist). */
+static int forget_server_state(cairn_store *store)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = exec_sql(store, "DELETE FROM server_docs;"
+		"UPDATE outbox SET base_version = 0 WHERE state = 'pending';"
+		"DELETE FROM docs WHERE pending = 0;"
+		"DELETE FROM meta WHERE key = 'checkpoint';", "forgetting the old remote's state");
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_prepare_v2(store->db, "SELECT collection, id FROM docs", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return cairn__store_error(store, rc, "reading local documents");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		char collection[64];
+		char id[64];
+
+		snprintf(collection, sizeof(collection), "%s", sqlite3_column_text(stmt, 0));
+		snprintf(id, sizeof(id), "%s", sqlite3_column_text(stmt, 1));
+		rc = cairn__view_recompute(store, collection, id);
+		if (rc != 0)
+			goto cleanup;
+	}
+	rc = rc == SQLITE_DONE ? 0 : cairn__store_error(store, rc, "reading local documents");
+cleanup:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
+{
+	int url_changed = 0;
+	int database_changed = 0;
+	int rc;
+
+	if (!store || !remote)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_store_set_remote needs a store and "
+			"a remote");
+	if (remote->version != CAIRN_REMOTE_VERSION)
+		return cairn__error_set(CAIRN_EINVALID, "unsupported remote version %u (this "
+			"library knows %d)", remote->version, CAIRN_REMOTE_VERSION);
+	if (!remote->url || (strncmp(remote->url, "http://", 7) != 0 &&
+		strncmp(remote->url, "https://", 8) != 0))
+		return cairn__error_set(CAIRN_EINVALID, "the remote URL must start with http:// or "
+			"https:// (e.g. http://127.0.0.1:8080/v1), got '%s'",
+			remote->url ? remote->url : "(null)");
+	if (strlen(remote->url) >= sizeof(((cairn_store_status *)0)->remote_url))
+		return cairn__error_set(CAIRN_EINVALID, "the remote URL is longer than %zu bytes",
+			sizeof(((cairn_store_status *)0)->remote_url) - 1);
+	if (!remote->project || !remote->project[0] || strlen(remote->project) > 128)
+		return cairn__error_set(CAIRN_EINVALID, "the remote needs a project id (1 to 128 "
+			"characters)");
+	if (!cairn__id_valid(remote->database))
+		return cairn__error_set(CAIRN_EINVALID, "'%s' is not a valid database id (1 to 36 "
+			"characters of a-z A-Z 0-9 . - _, not starting with . - or _)",
+			remote->database ? remote->database : "(null)");
+	rc = cairn__store_begin(store);
+	if (rc != 0)
+		return rc;
+	rc = meta_differs(store, "remote_url", remote->url, &url_changed);
+	if (rc == 0)
+		rc = meta_differs(store, "remote_database", remote->database, &database_changed);
+	if (rc == 0 && (url_changed || database_changed))
+		rc = forget_server_state(store);
+	if (rc == 0)
+		rc = cairn__meta_set_text(store, "remote_url", remote->url);
+	if (rc == 0)
+		rc = cairn__meta_set_text(store, "remote_project", remote->project);
+	if (rc == 0)
+		rc = cairn__meta_set_text(store, "remote_api_key", remote->api_key);
+	if (rc == 0)
+		rc = cairn__meta_set_text(store, "remote_database", remote->database);
+	if (rc == 0)
+		rc = cairn__store_commit(store);
+	if (rc != 0) {
+		cairn__store_rollback(store);
+		return rc;
+	}
+	snprintf(store->database, sizeof(store->database), "%s", remote->database);
+	return 0;
+}
+
+/* ---- status ---- */
+
+static int count_rows(cairn_store *store, const char *state, uint64_t *out)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_COUNT);
+	int rc;
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, state, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "counting the outbox");
+}
+
+static int copy_meta_text(cairn_store *store, const char *key, char *out, size_t size)
+{
+	char *value = NULL;
+	int rc = cairn__meta_get_text(store, key, &value);
+
+	if (rc < 0)
+		return rc;
+	snprintf(out, size, "%s", value ? value : "");
+	free(value);
+	return 0;
+}
+
+int cairn_store_status_get(cairn_store_status *out, cairn_store *store)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t value = 0;
+	int rc;
+
+	if (!out || !store)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_store_status_get needs an out "
+			"pointer and a store");
+	memset(out, 0, sizeof(*out));
+	rc = count_rows(store, "pending", &out->pending);
+	if (rc == 0)
+		rc = count_rows(store, "rejected", &out->rejected);
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_prepare_v2(store->db, "SELECT count(*) FROM conflicts", -1, &stmt, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		out->conflicts = (uint64_t)sqlite3_column_int64(stmt, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_OK)
+		return cairn__store_error(store, rc, "counting conflicts");
+	if ((rc = cairn__meta_get_int64(store, "checkpoint", &value)) < 0)
+		return rc;
+	out->checkpoint = rc ? value : 0;
+	value = 0;
+	if ((rc = cairn__meta_get_int64(store, "last_sync_ms", &value)) < 0)
+		return rc;
+	out->last_sync_ms = rc ? value : 0;
+	value = 0;
+	if ((rc = cairn__meta_get_int64(store, "last_sync_result", &value)) < 0)
+		return rc;
+	out->last_sync_result = rc ? (int)value : 0;
+	rc = copy_meta_text(store, "last_sync_error", out->last_sync_error,
+		sizeof(out->last_sync_error));
+	if (rc == 0)
+		rc = copy_meta_text(store, "remote_url", out->remote_url, sizeof(out->remote_url));
+	if (rc == 0)
+		rc = copy_meta_text(store, "remote_database", out->remote_database,
+			sizeof(out->remote_database));
+	if (rc != 0)
+		return rc;
+	snprintf(out->client_id, sizeof(out->client_id), "%s", store->client_id);
+	return 0;
+}

@@ -1,0 +1,178 @@
+/* store_int.h: internals shared by the client files: the store handle, its cached SQL,
+ * transactions, meta values and the local view of one document. */
+#ifndef CAIRN_CLIENT_STORE_INT_H
+#define CAIRN_CLIENT_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include "cairn.h"
+#include "util/time.h"
+
+#define CAIRN__STORE_SCHEMA_VERSION 1
+
+/* Cached statements, prepared on first use and kept for the life of the handle. */
+typedef enum {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_META_GET,
+	STMT_META_SET,
+	STMT_DOC_GET,
+	STMT_DOC_UPSERT,
+	STMT_DOC_DELETE,
+	STMT_DOCS_LIVE,
+	STMT_SERVER_GET,
+	STMT_SERVER_UPSERT,
+	STMT_SERVER_DELETE,
+	STMT_SERVER_VERSION,
+	STMT_OUTBOX_LAST_PENDING,
+	STMT_OUTBOX_INSERT,
+	STMT_OUTBOX_DOC_PENDING,
+	STMT_OUTBOX_GET,
+	STMT_OUTBOX_DELETE,
+	STMT_OUTBOX_REBASE,
+	STMT_OUTBOX_REJECT,
+	STMT_OUTBOX_SET_PREV,
+	STMT_OUTBOX_BASE_ALL,
+	STMT_OUTBOX_BATCH,
+	STMT_OUTBOX_COUNT,
+	STMT_CONFLICT_INSERT,
+	STMT_COUNT
+} cairn__stmt_id;
+
+struct cairn_store {
+	sqlite3 *db;
+	cairn_store_options options;
+	char client_id[40];          /* "c-" + a unique id, made once per store file */
+	char database[40];           /* the remote database, "" when none ($databaseId) */
+	sqlite3_stmt *stmts[STMT_COUNT];
+	int in_transaction;          /* 1 between cairn__store_begin and commit/rollback */
+};
+
+/* A reset statement ready for binding, or NULL with the error set. */
+sqlite3_stmt *cairn__store_stmt(cairn_store *store, cairn__stmt_id id);
+/* Maps a SQLite result to a CAIRN_E* code with a message naming `what`; returns the code. */
+int cairn__store_error(cairn_store *store, int sqlite_rc, const char *what);
+/* Runs a statement without result rows; 0 or a code. Resets it afterwards. */
+int cairn__store_step_done(cairn_store *store, sqlite3_stmt *stmt, const char *what);
+
+/* BEGIN IMMEDIATE (waits busy_timeout_ms, then CAIRN_EBUSY), COMMIT, ROLLBACK. Rollback is
+ * safe to call when no transaction is open. */
+int cairn__store_begin(cairn_store *store);
+int cairn__store_commit(cairn_store *store);
+void cairn__store_rollback(cairn_store *store);
+
+/* Meta values (key/value). get: 1 and the value if set, 0 if unset, or a negative code.
+ * Text values are malloc'd (free()). */
+int cairn__meta_get_int64(cairn_store *store, const char *key, int64_t *out);
+int cairn__meta_get_text(cairn_store *store, const char *key, char **out);
+int cairn__meta_set_int64(cairn_store *store, const char *key, int64_t value);
+int cairn__meta_set_text(cairn_store *store, const char *key, const char *value);
+
+/* Issues the next HLC timestamp from the persisted clock (call inside a transaction: the
+ * new value is written back in it). */
+int cairn__store_hlc_tick(cairn_store *store, int64_t *out);
+/* Absorbs a remote timestamp into the persisted clock (inside a transaction). */
+int cairn__store_hlc_observe(cairn_store *store, int64_t remote);
+
+/* ---- the view of one document (view.c) ---------------------------------------------- */
+
+typedef struct {
+	int exists;                 /* 0: missing or deleted */
+	json_object *data;          /* user fields (owned), NULL when !exists */
+	json_object *permissions;   /* array of strings (owned), NULL when !exists */
+	char created_at[CAIRN_TIME_TEXT_SIZE];
+	char updated_at[CAIRN_TIME_TEXT_SIZE];
+} cairn__view;
+
+/* The server copy of a document as stored in server_docs. */
+typedef struct {
+	int known;                  /* 0: no row (never seen; version 0) */
+	int64_t version;
+	int64_t hlc;
+	char author[64];
+} cairn__server_meta;
+
+void cairn__view_clear(cairn__view *view);
+
+/* One step of the fold: applies a mutation (`op` "put", "patch" or "delete" with its user
+ * fields `payload` and optional `permissions`, both borrowed) made at unix ms `at_ms` to
+ * `view`. put replaces the fields (keeping $createdAt and, without new permissions, the
+ * permissions of a live document); patch merges top-level fields into a live document and
+ * leaves a missing one missing (the server rejects it); delete makes it missing. */
+int cairn__view_apply(cairn__view *view, const char *op, json_object *payload,
+	json_object *permissions, int64_t at_ms);
+
+/* Loads the local view from docs (with_data 0 skips parsing the fields). *pending is 1 when
+ * the row says it has pending mutations (may be NULL). */
+int cairn__view_load_local(cairn__view *view, int *pending, cairn_store *store,
+	const char *collection, const char *id, int with_data);
+/* Loads the server copy from server_docs; meta may be NULL. */
+int cairn__view_load_server(cairn__view *view, cairn__server_meta *meta, cairn_store *store,
+	const char *collection, const char *id);
+/* Writes `view` to docs: a live row, a deleted row when `pending` (a pending delete), or
+ * no row at all. */
+int cairn__view_save(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, int pending);
+/* Recomputes docs for one document: server copy + every pending mutation folded in order. */
+int cairn__view_recompute(cairn_store *store, const char *collection, const char *id);
+
+/* The Appwrite Document model of a live view: $id, $collectionId, $databaseId, $createdAt,
+ * $updatedAt, $permissions, then the user fields. `sequence` >= 0 adds "$sequence" (used
+ * only to order local queries). Caller owns; NULL on ENOMEM. */
+json_object *cairn__view_model(const cairn__view *view, const char *collection, const char *id,
+	const char *database, int64_t sequence);
+/* Fills a view from an Appwrite Document model (a server reply). */
+int cairn__view_from_model(cairn__view *view, json_object *document);
+
+/* Parses a permissions array column/payload; NULL text gives NULL. */
+int cairn__permissions_parse(json_object **out, const char *text);
+
+/* ---- sync internals (sync_apply.c), exposed for unit tests ---------------------------- */
+
+/* One pending outbox row, as sent in a push. */
+typedef struct {
+	char mutation_id[64];
+	char op[8];
+	char collection[40];
+	char doc_id[40];
+	int64_t base_version;
+	char prev_mutation[64];   /* "" when none */
+	int64_t hlc;
+	char *payload;            /* malloc'd JSON text or NULL */
+	char *permissions;        /* malloc'd JSON text or NULL */
+} cairn__mutation;
+
+typedef struct {
+	uint64_t applied;
+	uint64_t conflicts;
+	uint64_t rejected;
+	uint64_t dropped;         /* conflicts the remote won: the mutation left the outbox */
+	uint64_t requeued;        /* conflicts the local side won: rebased and still pending */
+} cairn__push_tally;
+
+/* Loads up to `limit` pending mutations in commit order into *out (free with
+ * cairn__mutations_free). */
+int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *store,
+	size_t limit);
+void cairn__mutations_free(cairn__mutation *mutations, size_t count);
+
+/* The push request body for `mutations` (caller frees with free()). */
+int cairn__push_body(char **out, size_t *length, cairn_store *store,
+	const cairn__mutation *mutations, size_t count);
+
+/* Applies a push reply ({"results": [...]}) for the batch `mutations` in one transaction. */
+int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *mutations, size_t count, json_object *reply);
+/* Parks one mutation as rejected with `message` (one transaction). */
+int cairn__push_reject(cairn_store *store, const cairn__mutation *mutation, const char *message);
+
+/* Applies a pull page ({"changes", "checkpoint", "more"}) in one transaction that also
+ * stores the checkpoint. *applied counts the changes written; *more and *checkpoint echo
+ * the page. */
+int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_store *store,
+	json_object *page);
+
+#endif

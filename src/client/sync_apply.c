@@ -1,0 +1,672 @@
+/* sync_apply.c: the local half of a sync round: building push bodies, applying push results
+ * (applied / conflict by last-write-wins / rejected) and pull pages, each in one transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/store_int.h"
+#include "util/error.h"
+#include "util/hlc.h"
+#include "util/id.h"
+#include "util/json.h"
+#include "util/time.h"
+
+/* ---- push body ---- */
+
+int cairn__push_body(char **out, size_t *length, cairn_store *store,
+	const cairn__mutation *mutations, size_t count)
+{
+	FILE *stream;
+	char *text = NULL;
+	size_t size = 0;
+
+	*out = NULL;
+	*length = 0;
+	/* Every string here is an id (validated on write) or hex, and the payloads are stored
+	 * compact JSON, so the body is assembled as text rather than re-parsed and re-printed. */
+	stream = open_memstream(&text, &size);
+	if (!stream)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory building a push request");
+	fprintf(stream, "{\"clientId\":\"%s\",\"mutations\":[", store->client_id);
+	for (size_t i = 0; i < count; i++) {
+		const cairn__mutation *m = &mutations[i];
+
+		fprintf(stream, "%s{\"mutationId\":\"%s\",\"op\":\"%s\",\"collection\":\"%s\","
+			"\"id\":\"%s\",\"baseVersion\":%lld,\"prevMutationId\":", i ? "," : "",
+			m->mutation_id, m->op, m->collection, m->doc_id, (long long)m->base_version);
+		if (m->prev_mutation[0])
+			fprintf(stream, "\"%s\"", m->prev_mutation);
+		else
+			fputs("null", stream);
+		fprintf(stream, ",\"hlc\":%lld", (long long)m->hlc);
+		if (strcmp(m->op, "delete") != 0)
+			fprintf(stream, ",\"data\":%s", m->payload ? m->payload : "{}");
+		if (m->permissions)
+			fprintf(stream, ",\"permissions\":%s", m->permissions);
+		fputc('}', stream);
+	}
+	fputs("]}", stream);
+	if (ferror(stream)) {
+		fclose(stream);
+		free(text);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory building a push request");
+	}
+	if (fclose(stream) != 0) {
+		free(text);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory building a push request");
+	}
+	*out = text;
+	*length = size;
+	return 0;
+}
+
+/* ---- the server copy ---- */
+
+static int server_version(int64_t *version, int *known, cairn_store *store,
+	const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_SERVER_VERSION);
+	int rc;
+
+	*version = 0;
+	*known = 0;
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int64(stmt, 0);
+		*known = 1;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cairn__store_error(store, rc, "reading the server copy");
+	return 0;
+}
+
+/* Writes the server copy: `document` is an Appwrite Document model, or NULL for a tombstone. */
+static int server_write(cairn_store *store, const char *collection, const char *id,
+	json_object *document, int64_t version, int64_t hlc, const char *author,
+	cairn__view *out_view)
+{
+	sqlite3_stmt *stmt;
+	cairn__view view = { 0 };
+	const char *text;
+	const char *sequence = NULL;
+	size_t length = 0;
+	int rc;
+
+	rc = cairn__view_from_model(&view, document);
+	if (rc != 0)
+		return rc;
+	stmt = cairn__store_stmt(store, STMT_SERVER_UPSERT);
+	if (!stmt) {
+		rc = cairn__error_code();
+		goto cleanup;
+	}
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	if (view.exists) {
+		if (!(text = cairn__json_text(view.data, &length))) {
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
+			goto cleanup;
+		}
+		sqlite3_bind_text(stmt, 3, text, (int)length, SQLITE_TRANSIENT);
+		if (!(text = cairn__json_text(view.permissions, &length))) {
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
+			goto cleanup;
+		}
+		sqlite3_bind_text(stmt, 10, text, (int)length, SQLITE_TRANSIENT);
+		sqlite3_bind_text(stmt, 8, view.created_at, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 9, view.updated_at, -1, SQLITE_STATIC);
+		if (cairn__json_get_string(document, "$sequence", &sequence))
+			sqlite3_bind_text(stmt, 11, sequence, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int(stmt, 4, view.exists ? 0 : 1);
+	sqlite3_bind_int64(stmt, 5, version);
+	sqlite3_bind_int64(stmt, 6, hlc);
+	sqlite3_bind_text(stmt, 7, author ? author : "", -1, SQLITE_STATIC);
+	rc = cairn__store_step_done(store, stmt, "storing a server document");
+	if (rc == 0 && out_view) {
+		*out_view = view;
+		memset(&view, 0, sizeof(view));
+	}
+cleanup:
+	cairn__view_clear(&view);
+	return rc;
+}
+
+static int server_forget(cairn_store *store, const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_SERVER_DELETE);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	return cairn__store_step_done(store, stmt, "forgetting a server document");
+}
+
+/* ---- outbox edits ---- */
+
+/* The state and predecessor of an outbox row; *found 0 when it is gone. */
+static int outbox_row(int *found, int *pending, char *prev, size_t prev_size,
+	cairn_store *store, const char *mutation_id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_GET);
+	int rc;
+
+	*found = 0;
+	*pending = 0;
+	if (prev)
+		prev[0] = '\0';
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, mutation_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*found = 1;
+		*pending = strcmp((const char *)sqlite3_column_text(stmt, 0), "pending") == 0;
+		if (prev && sqlite3_column_text(stmt, 1))
+			snprintf(prev, prev_size, "%s", sqlite3_column_text(stmt, 1));
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cairn__store_error(store, rc, "reading the outbox");
+	return 0;
+}
+
+/* `prev` if it names a mutation that is still pending, else "" (the chain starts anew). */
+static int live_predecessor(char *out, size_t size, cairn_store *store, const char *prev)
+{
+	int found = 0;
+	int pending = 0;
+	int rc;
+
+	out[0] = '\0';
+	if (!prev[0])
+		return 0;
+	rc = outbox_row(&found, &pending, NULL, 0, store, prev);
+	if (rc == 0 && found && pending)
+		snprintf(out, size, "%s", prev);
+	return rc;
+}
+
+static int bind_optional(sqlite3_stmt *stmt, int index, const char *text)
+{
+	if (text && text[0])
+		return sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+	return sqlite3_bind_null(stmt, index);
+}
+
+/* Followers of `mutation_id` (pending mutations of the same document that named it as their
+ * predecessor) now follow `replacement` ("" for none). */
+static int relink_followers(cairn_store *store, const cairn__mutation *m,
+	const char *replacement)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_SET_PREV);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, m->collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, m->doc_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, m->mutation_id, -1, SQLITE_STATIC);
+	bind_optional(stmt, 4, replacement);
+	return cairn__store_step_done(store, stmt, "relinking the outbox");
+}
+
+static int outbox_by_id(cairn_store *store, cairn__stmt_id id, const char *mutation_id,
+	const char *text)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, id);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, mutation_id, -1, SQLITE_STATIC);
+	if (text)
+		sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
+	return cairn__store_step_done(store, stmt, "updating the outbox");
+}
+
+static int rebase(cairn_store *store, const char *mutation_id, int64_t base, const char *prev)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_REBASE);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, mutation_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, base);
+	bind_optional(stmt, 3, prev);
+	return cairn__store_step_done(store, stmt, "rebasing the outbox");
+}
+
+static int rebase_document(cairn_store *store, const cairn__mutation *m, int64_t base)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_BASE_ALL);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, m->collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, m->doc_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, base);
+	return cairn__store_step_done(store, stmt, "rebasing the outbox");
+}
+
+/* ---- push results ---- */
+
+static int malformed(const char *what)
+{
+	return cairn__error_set(CAIRN_ESERVER, "the server's push reply is malformed: %s", what);
+}
+
+static int apply_applied(cairn_store *store, const cairn__mutation *m, json_object *result)
+{
+	json_object *document = NULL;
+	int64_t version = 0;
+	int64_t known_version = 0;
+	int known = 0;
+	int rc;
+
+	if (!cairn__json_get_int64(result, "version", &version) || version <= 0)
+		return malformed("an applied result without a positive version");
+	json_object_object_get_ex(result, "document", &document);
+	if (document && !json_object_is_type(document, json_type_object))
+		return malformed("an applied result whose document is not an object");
+	rc = server_version(&known_version, &known, store, m->collection, m->doc_id);
+	if (rc != 0)
+		return rc;
+	/* A concurrent pull (another handle) may already hold a newer server version. */
+	if (!known || known_version < version) {
+		rc = server_write(store, m->collection, m->doc_id, document, version, m->hlc,
+			store->client_id, NULL);
+		if (rc != 0)
+			return rc;
+	}
+	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+	if (rc == 0)
+		rc = relink_followers(store, m, "");
+	/* Every later pending change of this document was made on top of this one. */
+	if (rc == 0)
+		rc = rebase_document(store, m, version);
+	return rc;
+}
+
+static char *local_model_text(cairn_store *store, const char *collection, const char *id)
+{
+	cairn__view view;
+	json_object *model = NULL;
+	char *text = NULL;
+
+	if (cairn__view_load_local(&view, NULL, store, collection, id, 1) != 0)
+		return NULL;
+	if (view.exists) {
+		model = cairn__view_model(&view, collection, id, store->database, -1);
+		text = model ? cairn__json_dump(model) : NULL;
+	}
+	json_object_put(model);
+	cairn__view_clear(&view);
+	return text;
+}
+
+static int log_conflict(cairn_store *store, const cairn__mutation *m, int local_wins,
+	json_object *remote_document)
+{
+	sqlite3_stmt *stmt;
+	char *local = local_model_text(store, m->collection, m->doc_id);
+	int rc;
+
+	stmt = cairn__store_stmt(store, STMT_CONFLICT_INSERT);
+	if (!stmt) {
+		free(local);
+		return cairn__error_code();
+	}
+	sqlite3_bind_text(stmt, 1, m->collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, m->doc_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, local_wins ? "local" : "remote", -1, SQLITE_STATIC);
+	if (local)
+		sqlite3_bind_text(stmt, 4, local, -1, SQLITE_STATIC);
+	if (remote_document) {
+		const char *remote = cairn__json_text(remote_document, NULL);
+		if (remote)
+			sqlite3_bind_text(stmt, 5, remote, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int64(stmt, 6, cairn__time_now_ms());
+	rc = cairn__store_step_done(store, stmt, "logging a conflict");
+	free(local);
+	return rc;
+}
+
+/*
+ * A conflict is decided per mutation by last-write-wins: (mutation HLC, our client id)
+ * against (current HLC, current author). Only the mutation at hand is rebased or dropped;
+ * the document's other pending mutations keep their own base, so each of them meets the
+ * server's current version and is judged by its own timestamp (a later local edit still
+ * wins over a remote write that beat an earlier local one, and not otherwise).
+ */
+static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const cairn__mutation *m,
+	const char *prev, json_object *result)
+{
+	json_object *current = NULL;
+	json_object *document = NULL;
+	const char *author = "";
+	int64_t version = 0;
+	int64_t hlc = 0;
+	int64_t known_version = 0;
+	char live_prev[64];
+	int deleted = 0;
+	int known = 0;
+	int local_wins;
+	int rc;
+
+	if (!json_object_object_get_ex(result, "current", &current) ||
+		!json_object_is_type(current, json_type_object))
+		return malformed("a conflict without `current`");
+	if (!cairn__json_get_int64(current, "version", &version) || version < 0)
+		return malformed("a conflict whose current version is not an integer");
+	cairn__json_get_int64(current, "hlc", &hlc);
+	cairn__json_get_string(current, "author", &author);
+	cairn__json_get_bool(current, "deleted", &deleted);
+	json_object_object_get_ex(current, "document", &document);
+	if (document && !json_object_is_type(document, json_type_object))
+		document = NULL;
+	if (!document)
+		deleted = 1;
+	local_wins = cairn__hlc_compare(m->hlc, store->client_id, hlc, author) > 0;
+	rc = cairn__store_hlc_observe(store, hlc);
+	if (rc == 0)
+		rc = log_conflict(store, m, local_wins, document);
+	if (rc != 0)
+		return rc;
+	rc = server_version(&known_version, &known, store, m->collection, m->doc_id);
+	if (rc != 0)
+		return rc;
+	if (version == 0 && known) {
+		rc = server_forget(store, m->collection, m->doc_id);
+	} else if (version > 0 && (!known || known_version < version)) {
+		rc = server_write(store, m->collection, m->doc_id, deleted ? NULL : document,
+			version, hlc, author, NULL);
+	}
+	if (rc != 0)
+		return rc;
+	rc = live_predecessor(live_prev, sizeof(live_prev), store, prev);
+	if (rc != 0)
+		return rc;
+	tally->conflicts++;
+	if (local_wins) {
+		tally->requeued++;
+		return rebase(store, m->mutation_id, version, live_prev);
+	}
+	tally->dropped++;
+	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+	if (rc == 0)
+		rc = relink_followers(store, m, live_prev);
+	return rc;
+}
+
+static int apply_rejected(cairn_store *store, const cairn__mutation *m, const char *prev,
+	json_object *result)
+{
+	json_object *error = NULL;
+	const char *message = NULL;
+	const char *type = NULL;
+	char text[512];
+	char live_prev[64];
+	int rc;
+
+	if (json_object_object_get_ex(result, "error", &error) && error) {
+		cairn__json_get_string(error, "message", &message);
+		cairn__json_get_string(error, "type", &type);
+	}
+	if (!message)
+		message = "the server refused this change";
+	if (type)
+		snprintf(text, sizeof(text), "%s (%s)", message, type);
+	else
+		snprintf(text, sizeof(text), "%s", message);
+	rc = outbox_by_id(store, STMT_OUTBOX_REJECT, m->mutation_id, text);
+	if (rc == 0)
+		rc = live_predecessor(live_prev, sizeof(live_prev), store, prev);
+	if (rc == 0)
+		rc = relink_followers(store, m, live_prev);
+	return rc;
+}
+
+static int compare_documents(const void *a, const void *b)
+{
+	const cairn__mutation *x = *(const cairn__mutation *const *)a;
+	const cairn__mutation *y = *(const cairn__mutation *const *)b;
+	int order = strcmp(x->collection, y->collection);
+
+	return order ? order : strcmp(x->doc_id, y->doc_id);
+}
+
+/* Recomputes the view of every document the batch touched, once each. */
+static int recompute_touched(cairn_store *store, const cairn__mutation *mutations, size_t count)
+{
+	const cairn__mutation **sorted = malloc((count ? count : 1) * sizeof(*sorted));
+	int rc = 0;
+
+	if (!sorted)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
+	for (size_t i = 0; i < count; i++)
+		sorted[i] = &mutations[i];
+	qsort(sorted, count, sizeof(*sorted), compare_documents);
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		if (i > 0 && compare_documents(&sorted[i - 1], &sorted[i]) == 0)
+			continue;
+		rc = cairn__view_recompute(store, sorted[i]->collection, sorted[i]->doc_id);
+	}
+	free(sorted);
+	return rc;
+}
+
+int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *mutations, size_t count, json_object *reply)
+{
+	json_object *results = NULL;
+	int rc;
+
+	memset(tally, 0, sizeof(*tally));
+	if (!json_object_object_get_ex(reply, "results", &results) ||
+		!json_object_is_type(results, json_type_array))
+		return malformed("no `results` array");
+	if (json_object_array_length(results) != count)
+		return cairn__error_set(CAIRN_ESERVER, "the server answered %zu results for %zu "
+			"mutations", json_object_array_length(results), count);
+	rc = cairn__store_begin(store);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < count; i++) {
+		const cairn__mutation *m = &mutations[i];
+		json_object *result = json_object_array_get_idx(results, i);
+		const char *mutation_id = NULL;
+		const char *status = NULL;
+		char prev[64];
+		int found = 0;
+		int pending = 0;
+
+		if (!cairn__json_get_string(result, "mutationId", &mutation_id) ||
+			strcmp(mutation_id, m->mutation_id) != 0) {
+			rc = malformed("results are not in the order of the mutations");
+			goto cleanup;
+		}
+		if (!cairn__json_get_string(result, "status", &status)) {
+			rc = malformed("a result without `status`");
+			goto cleanup;
+		}
+		rc = outbox_row(&found, &pending, prev, sizeof(prev), store, m->mutation_id);
+		if (rc != 0)
+			goto cleanup;
+		if (!found || !pending)
+			continue; /* another handle on this file already settled it */
+		if (strcmp(status, "applied") == 0) {
+			rc = apply_applied(store, m, result);
+			tally->applied++;
+		} else if (strcmp(status, "conflict") == 0) {
+			rc = apply_conflict(tally, store, m, prev, result);
+		} else if (strcmp(status, "rejected") == 0) {
+			rc = apply_rejected(store, m, prev, result);
+			tally->rejected++;
+		} else {
+			rc = cairn__error_set(CAIRN_ESERVER, "the server's push reply has an unknown "
+				"status '%s'", status);
+		}
+		if (rc != 0)
+			goto cleanup;
+	}
+	rc = recompute_touched(store, mutations, count);
+	if (rc == 0)
+		rc = cairn__store_commit(store);
+cleanup:
+	if (rc != 0) {
+		cairn__store_rollback(store);
+		memset(tally, 0, sizeof(*tally));
+	}
+	return rc;
+}
+
+int cairn__push_reject(cairn_store *store, const cairn__mutation *m, const char *message)
+{
+	json_object *result = NULL;
+	json_object *error = NULL;
+	char prev[64];
+	int found = 0;
+	int pending = 0;
+	int rc;
+
+	rc = cairn__store_begin(store);
+	if (rc != 0)
+		return rc;
+	rc = outbox_row(&found, &pending, prev, sizeof(prev), store, m->mutation_id);
+	if (rc != 0 || !found || !pending)
+		goto cleanup;
+	result = json_object_new_object();
+	error = json_object_new_object();
+	if (!result || !error) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory parking a mutation");
+		goto cleanup;
+	}
+	json_object_object_add(error, "message", json_object_new_string(message));
+	json_object_object_add(result, "error", error);
+	error = NULL;
+	rc = apply_rejected(store, m, prev, result);
+	if (rc == 0)
+		rc = cairn__view_recompute(store, m->collection, m->doc_id);
+cleanup:
+	json_object_put(error);
+	json_object_put(result);
+	if (rc == 0)
+		rc = cairn__store_commit(store);
+	if (rc != 0)
+		cairn__store_rollback(store);
+	return rc;
+}
+
+/* ---- pull pages ---- */
+
+static int has_pending(int *out, cairn_store *store, const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_LAST_PENDING);
+	int rc;
+
+	*out = 0;
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	*out = rc == SQLITE_ROW;
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cairn__store_error(store, rc, "reading the outbox");
+	return 0;
+}
+
+static int apply_change(uint64_t *applied, int64_t *max_hlc, cairn_store *store,
+	json_object *change)
+{
+	json_object *document = NULL;
+	const char *collection = NULL;
+	const char *id = NULL;
+	const char *author = "";
+	cairn__view view = { 0 };
+	int64_t version = 0;
+	int64_t hlc = 0;
+	int64_t known_version = 0;
+	int deleted = 0;
+	int known = 0;
+	int pending = 0;
+	int rc;
+
+	if (!json_object_is_type(change, json_type_object) ||
+		!cairn__json_get_string(change, "collection", &collection) ||
+		!cairn__json_get_string(change, "id", &id) ||
+		!cairn__id_valid(collection) || !cairn__id_valid(id) ||
+		!cairn__json_get_int64(change, "version", &version) || version <= 0)
+		return cairn__error_set(CAIRN_ESERVER, "the server's pull reply is malformed: a "
+			"change without a valid collection, id and version");
+	cairn__json_get_int64(change, "hlc", &hlc);
+	cairn__json_get_string(change, "author", &author);
+	cairn__json_get_bool(change, "deleted", &deleted);
+	json_object_object_get_ex(change, "document", &document);
+	if (deleted || (document && !json_object_is_type(document, json_type_object)))
+		document = NULL;
+	if (hlc > *max_hlc)
+		*max_hlc = hlc;
+	rc = server_version(&known_version, &known, store, collection, id);
+	if (rc != 0)
+		return rc;
+	if (known && known_version >= version)
+		return 0; /* already have it (our own acknowledged write, or newer) */
+	rc = server_write(store, collection, id, document, version, hlc, author, &view);
+	if (rc != 0)
+		return rc;
+	rc = has_pending(&pending, store, collection, id);
+	if (rc == 0) {
+		/* Pending local changes stay on top of the new server state. */
+		if (pending)
+			rc = cairn__view_recompute(store, collection, id);
+		else
+			rc = cairn__view_save(store, collection, id, &view, 0);
+	}
+	cairn__view_clear(&view);
+	if (rc == 0)
+		(*applied)++;
+	return rc;
+}
+
+int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_store *store,
+	json_object *page)
+{
+	json_object *changes = NULL;
+	int64_t max_hlc = 0;
+	size_t count;
+	int rc;
+
+	*applied = 0;
+	*more = 0;
+	if (!json_object_object_get_ex(page, "changes", &changes) ||
+		!json_object_is_type(changes, json_type_array) ||
+		!cairn__json_get_int64(page, "checkpoint", checkpoint) || *checkpoint < 0)
+		return cairn__error_set(CAIRN_ESERVER, "the server's pull reply is malformed: it "
+			"needs `changes` and `checkpoint`");
+	cairn__json_get_bool(page, "more", more);
+	count = json_object_array_length(changes);
+	rc = cairn__store_begin(store);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < count && rc == 0; i++)
+		rc = apply_change(applied, &max_hlc, store, json_object_array_get_idx(changes, i));
+	if (rc == 0 && max_hlc > 0)
+		rc = cairn__store_hlc_observe(store, max_hlc);
+	if (rc == 0)
+		rc = cairn__meta_set_int64(store, "checkpoint", *checkpoint);
+	if (rc == 0)
+		rc = cairn__store_commit(store);
+	if (rc != 0) {
+		cairn__store_rollback(store);
+		*applied = 0;
+	}
+	return rc;
+}

@@ -1,0 +1,38 @@
+/* http_client.h: a small blocking HTTP client over one reused libcurl easy handle. */
+#ifndef CAIRN_NET_HTTP_CLIENT_H
+#define CAIRN_NET_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+typedef struct cairn__http_client cairn__http_client;
+
+typedef struct {
+	long status;   /* HTTP status, e.g. 200 */
+	char *body;    /* malloc'd and NUL-terminated (possibly ""), owned by the response */
+	size_t length; /* bytes in body, without the NUL */
+} cairn__http_response;
+
+/* A client for `base_url` (e.g. "http://127.0.0.1:8080/v1", no trailing slash needed) that
+ * sends X-Appwrite-Project `project` and, when not NULL, X-Appwrite-Key `api_key` on every
+ * request. `timeout_ms` bounds each request (0: none). Strings are copied. The one easy handle
+ * is reused, so consecutive requests share a keep-alive connection. Free with
+ * cairn__http_client_free(). */
+int cairn__http_client_new(cairn__http_client **out, const char *base_url, const char *project,
+	const char *api_key, long timeout_ms);
+void cairn__http_client_free(cairn__http_client *client);
+
+/* Sends `method` `base_url` + `path` with an optional JSON `body` (NULL: none) and fills *out
+ * (clear it with cairn__http_response_clear). Returns 0 whenever the server answered, whatever
+ * the status; CAIRN_EOFFLINE when it could not be reached or the connection broke
+ * ("cannot reach http://...: Connection refused"); CAIRN_ENOMEM; CAIRN_ESERVER for a reply
+ * too large to hold. */
+int cairn__http_request(cairn__http_response *out, cairn__http_client *client,
+	const char *method, const char *path, const char *body, size_t body_length);
+void cairn__http_response_clear(cairn__http_response *response);
+
+/* The "message" of an Appwrite error body, or a short excerpt of the body; never NULL.
+ * Writes into `buffer`. */
+const char *cairn__http_error_message(const cairn__http_response *response, char *buffer,
+	size_t size);
+
+#endif

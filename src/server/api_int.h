@@ -1,0 +1,108 @@
+/* api_int.h: internals shared by the API's files: the API object, the per-request context,
+ * the handlers the router dispatches to, and small response helpers. */
+#ifndef CAIRN_SERVER_API_INT_H
+#define CAIRN_SERVER_API_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include "server/api.h"
+#include "server/http.h"
+#include "server/models.h"
+#include "storage/storage.h"
+
+#define CAIRN_API_MAX_DOCUMENT_BYTES (1024u * 1024u) /* user fields as JSON */
+#define CAIRN_API_MAX_PUSH_MUTATIONS 1000
+#define CAIRN_API_MAX_TOTAL 5000                     /* Appwrite's APP_LIMIT_COUNT */
+#define CAIRN_API_MAX_PERMISSIONS 100
+#define CAIRN_API_MAX_NAME 128                       /* database and collection names */
+
+struct cairn_api {
+	const cairn_storage_backend *backend;
+	cairn_storage *storage; /* borrowed */
+	char *project;
+	char *api_key;
+};
+
+/* One request being handled: what the router matched, plus the parsed body. */
+typedef struct {
+	cairn_api *api;
+	const cairn_http_request *http;
+	cairn_http_response *response;
+	const char *database_id;   /* path segments (borrowed from `segments` storage) */
+	const char *collection_id;
+	const char *document_id;
+	json_object *body;         /* the JSON body object ({} when empty); NULL if it failed */
+	char body_error[256];      /* why `body` is NULL */
+} cairn_api_request;
+
+/* Handlers: each fills ctx->response. */
+void cairn__api_databases_list(cairn_api_request *ctx);
+void cairn__api_database_create(cairn_api_request *ctx);
+void cairn__api_database_get(cairn_api_request *ctx);
+void cairn__api_database_update(cairn_api_request *ctx);
+void cairn__api_database_delete(cairn_api_request *ctx);
+void cairn__api_collections_list(cairn_api_request *ctx);
+void cairn__api_collection_create(cairn_api_request *ctx);
+void cairn__api_collection_get(cairn_api_request *ctx);
+void cairn__api_collection_update(cairn_api_request *ctx);
+void cairn__api_collection_delete(cairn_api_request *ctx);
+
+void cairn__api_documents_list(cairn_api_request *ctx);
+void cairn__api_document_create(cairn_api_request *ctx); /* also bulk create (`documents`) */
+void cairn__api_documents_bulk_upsert(cairn_api_request *ctx);
+void cairn__api_documents_bulk_update(cairn_api_request *ctx);
+void cairn__api_documents_bulk_delete(cairn_api_request *ctx);
+void cairn__api_document_get(cairn_api_request *ctx);
+void cairn__api_document_update(cairn_api_request *ctx);
+void cairn__api_document_upsert(cairn_api_request *ctx);
+void cairn__api_document_delete(cairn_api_request *ctx);
+
+void cairn__api_sync_pull(cairn_api_request *ctx);
+void cairn__api_sync_push(cairn_api_request *ctx);
+
+/* ---- helpers (api.c) ---- */
+
+/* Answers with the body parse error when ctx->body is NULL; returns 1 if it answered. */
+int cairn__api_body_failed(cairn_api_request *ctx);
+/* Responds with the JSON text of `value` (consumes nothing; `value` stays the caller's).
+ * On ENOMEM responds 500. */
+void cairn__api_respond_model(cairn_api_request *ctx, int status, json_object *value);
+/* Responds to a failed storage call `code` with the thread's last error message, choosing
+ * status and type: ENOTFOUND uses `not_found_type` (404), EEXISTS `exists_type` (409),
+ * EINVALID/ETOOBIG 400 general_argument_invalid, anything else 500 general_server_error. */
+void cairn__api_respond_storage_error(cairn_api_request *ctx, int code,
+	const char *not_found_type, const char *exists_type);
+/* The HTTP status for a storage outcome code (404, 409, 400 or 500). */
+int cairn__api_status_for_code(int code);
+/* Loads the database (and collection when `collection_id` is set) of ctx, answering
+ * 404 database_not_found / collection_not_found when missing. Returns 0 or a negative code
+ * after having responded. */
+int cairn__api_require_database(cairn_api_request *ctx);
+int cairn__api_require_collection(cairn_api_request *ctx);
+/* Checks an id from a body field or "unique()" (then writes a generated id into `out`).
+ * On failure responds 400 general_argument_invalid naming `param` and returns -1. */
+int cairn__api_take_id(cairn_api_request *ctx, json_object *body, const char *param,
+	char out[CAIRN_ID_MAX + 1]);
+/* Validates an optional permissions field: absent -> *out NULL, 0. An array of permission
+ * strings -> *out borrowed, 0. Otherwise responds 400 general_argument_invalid, -1. */
+int cairn__api_take_permissions(cairn_api_request *ctx, json_object *object, const char *key,
+	json_object **out);
+/* Checks a permissions value: NULL when valid, else a static reason. */
+const char *cairn__api_permissions_problem(json_object *permissions);
+/* An optional boolean field: absent -> *out unchanged, 0; boolean -> 0; else responds 400. */
+int cairn__api_take_bool(cairn_api_request *ctx, json_object *object, const char *key, int *out);
+/* The first value of a query parameter (malloc'd) or NULL. */
+char *cairn__api_query_param(cairn_api_request *ctx, const char *name);
+/* 1 unless the `total` query parameter (or body field) says false. */
+int cairn__api_want_total(cairn_api_request *ctx);
+/* Runs `queries` (Appwrite Query JSON strings) over `models` (borrowed) and responds
+ * 200 {total, <list_key>: [...]} (total capped at 5000, 0 when total=false). Answers
+ * 400 general_query_invalid / general_cursor_not_found itself. */
+void cairn__api_respond_list(cairn_api_request *ctx, json_object *models, char **queries,
+	size_t query_count, const char *list_key);
+/* Validates a list of query strings (count, length): responds 400 and returns -1 if bad. */
+int cairn__api_check_queries(cairn_api_request *ctx, char **queries, size_t count);
+
+#endif

@@ -1,0 +1,489 @@
+/* api_sync.c: the sync endpoints of docs/protocol.md: batched, idempotent push and
+ * checkpointed, byte-budgeted pull, both answered as streamed JSON text. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/api_int.h"
+#include "util/error.h"
+#include "util/id.h"
+#include "util/json.h"
+
+#define PULL_DEFAULT_LIMIT 1000
+#define PULL_MAX_LIMIT 10000
+#define PULL_DEFAULT_MAX_BYTES (4 * 1024 * 1024)
+#define MUTATION_ID_MAX 128
+#define PULL_MAX_COLLECTIONS 1000
+
+static void respond_bad_field(cairn_api_request *ctx, const char *fmt, const char *field,
+	size_t index)
+{
+	char where[64];
+
+	snprintf(where, sizeof(where), "mutations[%zu]", index);
+	cairn__http_respond_error(ctx->response, 400, "general_argument_invalid", fmt,
+		index == (size_t)-1 ? "request" : where, field);
+}
+
+/* An optional non-negative int64 field; absent leaves *out. Returns -1 when present but not
+ * a non-negative integer. */
+static int optional_count(json_object *object, const char *key, int64_t *out)
+{
+	json_object *field = NULL;
+
+	if (!json_object_object_get_ex(object, key, &field) || !field)
+		return 0;
+	if (!json_object_is_type(field, json_type_int) || json_object_get_int64(field) < 0)
+		return -1;
+	*out = json_object_get_int64(field);
+	return 0;
+}
+
+static void respond_text(cairn_api_request *ctx, cairn_text *text)
+{
+	char *body = cairn__text_take(text);
+
+	if (!body) {
+		cairn__http_respond_error(ctx->response, 500, "general_server_error",
+			"Out of memory while writing the response.");
+		return;
+	}
+	cairn__http_respond_json(ctx->response, 200, body);
+}
+
+/* ---- push ---------------------------------------------------------------------------- */
+
+/* What became of one mutation before storage: rejected here, or handed to storage. */
+typedef struct {
+	const char *mutation_id;  /* borrowed from the body */
+	int write_index;          /* index into writes, or -1 when rejected here */
+	int code;                 /* rejected here: HTTP status */
+	const char *type;         /* rejected here: Appwrite error type */
+	char message[160];        /* rejected here */
+	json_object *fields;      /* owned: the user fields handed to storage */
+} push_slot;
+
+static void reject(push_slot *slot, int code, const char *type, const char *message)
+{
+	slot->write_index = -1;
+	slot->code = code;
+	slot->type = type;
+	snprintf(slot->message, sizeof(slot->message), "%s", message);
+}
+
+/* Checks the shape of every mutation: anything that makes the request itself malformed is a
+ * 400 for the whole batch. Returns 0, or -1 after responding. */
+static int check_push_shape(cairn_api_request *ctx, json_object *mutations)
+{
+	size_t count = json_object_array_length(mutations);
+
+	for (size_t i = 0; i < count; i++) {
+		json_object *mutation = json_object_array_get_idx(mutations, i);
+		json_object *field = NULL;
+		const char *text;
+		int64_t number = 0;
+
+		if (!json_object_is_type(mutation, json_type_object)) {
+			respond_bad_field(ctx, "Invalid %s: must be an object%s.", "", i);
+			return -1;
+		}
+		if (!cairn__json_get_string(mutation, "mutationId", &text) || !text[0] ||
+			strlen(text) > MUTATION_ID_MAX) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be a string of 1 to 128 "
+				"characters.", "mutationId", i);
+			return -1;
+		}
+		if (!cairn__json_get_string(mutation, "op", &text) ||
+			(strcmp(text, "put") != 0 && strcmp(text, "patch") != 0 &&
+			strcmp(text, "delete") != 0)) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be \"put\", \"patch\" or "
+				"\"delete\".", "op", i);
+			return -1;
+		}
+		if (optional_count(mutation, "baseVersion", &number) != 0) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be a non-negative integer.",
+				"baseVersion", i);
+			return -1;
+		}
+		if (optional_count(mutation, "hlc", &number) != 0) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be a non-negative integer.",
+				"hlc", i);
+			return -1;
+		}
+		if (json_object_object_get_ex(mutation, "prevMutationId", &field) && field &&
+			!json_object_is_type(field, json_type_string)) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be a string or null.",
+				"prevMutationId", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Fills `write` from a well-shaped mutation, or rejects the slot for bad content (invalid
+ * ids, data that is not an object or too large, bad permissions): deterministic refusals that
+ * need not be stored to stay idempotent. */
+static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_object *mutation,
+	const char *client_id)
+{
+	const char *op = "";
+	const char *collection = NULL;
+	const char *id = NULL;
+	const char *prev = NULL;
+	json_object *data = NULL;
+	json_object *permissions = NULL;
+	int64_t base_version = 0;
+	int64_t hlc = 0;
+	size_t length = 0;
+
+	cairn__json_get_string(mutation, "op", &op);
+	optional_count(mutation, "baseVersion", &base_version);
+	optional_count(mutation, "hlc", &hlc);
+	cairn__json_get_string(mutation, "prevMutationId", &prev);
+	if (!cairn__json_get_string(mutation, "collection", &collection) ||
+		!cairn__id_valid(collection)) {
+		reject(slot, 400, "general_argument_invalid", "Invalid `collection`: ids are 1 to 36 "
+			"chars of a-z, A-Z, 0-9, period, hyphen and underscore, not starting with a "
+			"special char.");
+		return;
+	}
+	if (!cairn__json_get_string(mutation, "id", &id) || !cairn__id_valid(id)) {
+		reject(slot, 400, "general_argument_invalid", "Invalid `id`: ids are 1 to 36 chars "
+			"of a-z, A-Z, 0-9, period, hyphen and underscore, not starting with a special "
+			"char.");
+		return;
+	}
+	memset(write, 0, sizeof(*write));
+	write->collection_id = collection;
+	write->id = id;
+	write->expect = CAIRN_EXPECT_VERSION;
+	write->base_version = base_version;
+	write->prev_mutation = prev;
+	write->hlc = hlc;
+	write->client_id = client_id;
+	write->mutation_id = slot->mutation_id;
+	if (strcmp(op, "delete") == 0) {
+		write->op = CAIRN_WRITE_DELETE;
+		return;
+	}
+	write->op = strcmp(op, "put") == 0 ? CAIRN_WRITE_REPLACE : CAIRN_WRITE_PATCH;
+	json_object_object_get_ex(mutation, "data", &data);
+	if (!data && write->op == CAIRN_WRITE_PATCH) {
+		slot->fields = json_object_new_object();
+	} else if (!json_object_is_type(data, json_type_object)) {
+		reject(slot, 400, "document_invalid_structure",
+			"Invalid document structure: `data` must be a JSON object.");
+		return;
+	} else {
+		slot->fields = cairn__json_user_fields(data);
+	}
+	if (!slot->fields || !cairn__json_text(slot->fields, &length)) {
+		reject(slot, 500, "general_server_error", "Out of memory.");
+		return;
+	}
+	if (length > CAIRN_API_MAX_DOCUMENT_BYTES) {
+		char message[160];
+		snprintf(message, sizeof(message), "Invalid document structure: `data` is %zu bytes "
+			"of JSON; the limit is %u bytes.", length, CAIRN_API_MAX_DOCUMENT_BYTES);
+		reject(slot, 400, "document_invalid_structure", message);
+		return;
+	}
+	if (json_object_object_get_ex(mutation, "permissions", &permissions) && permissions) {
+		const char *problem = cairn__api_permissions_problem(permissions);
+		if (problem) {
+			char message[160];
+			snprintf(message, sizeof(message), "Invalid `permissions`: %s.", problem);
+			reject(slot, 400, "general_argument_invalid", message);
+			return;
+		}
+		write->permissions = permissions;
+	}
+	write->data = slot->fields;
+}
+
+static void append_error(cairn_text *text, int code, const char *type, const char *message)
+{
+	cairn__text_append_cstr(text, "\"error\":{\"message\":");
+	cairn__text_append_json_string(text, message);
+	cairn__text_appendf(text, ",\"code\":%d,\"type\":", code);
+	cairn__text_append_json_string(text, type);
+	cairn__text_append_cstr(text, "}");
+}
+
+/* The HTTP code of a storage rejection. */
+static int rejection_code(const cairn_storage_outcome *outcome)
+{
+	int code = cairn__api_status_for_code(outcome->status);
+	size_t length = strlen(outcome->error_type);
+
+	if (length > 10 && strcmp(outcome->error_type + length - 10, "_not_found") == 0)
+		return 404;
+	if (length > 15 && strcmp(outcome->error_type + length - 15, "_already_exists") == 0)
+		return 409;
+	/* A refusal is the client's to fix; never report it as a server failure. */
+	return code == 500 && outcome->error_type[0] ? 400 : code;
+}
+
+static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcome)
+{
+	const cairn_storage_record *record = &outcome->record;
+
+	if (outcome->status == 0) {
+		cairn__text_appendf(text, "\"status\":\"applied\",\"version\":%" PRId64
+			",\"document\":", record->version);
+		if (record->deleted)
+			cairn__text_append_cstr(text, "null");
+		else
+			cairn__text_append_document(text, record);
+	} else if (outcome->status == CAIRN_ECONFLICT) {
+		cairn__text_appendf(text, "\"status\":\"conflict\",\"current\":{\"version\":%" PRId64
+			",\"deleted\":%s,\"hlc\":%" PRId64 ",\"author\":", record->version,
+			record->deleted ? "true" : "false", record->hlc);
+		cairn__text_append_json_string(text, record->author ? record->author : "");
+		cairn__text_append_cstr(text, ",\"document\":");
+		if (record->deleted || !record->data)
+			cairn__text_append_cstr(text, "null");
+		else
+			cairn__text_append_document(text, record);
+		cairn__text_append_cstr(text, "}");
+	} else {
+		cairn__text_append_cstr(text, "\"status\":\"rejected\",");
+		append_error(text, rejection_code(outcome), outcome->error_type[0] ?
+			outcome->error_type : "general_argument_invalid", outcome->error_message[0] ?
+			outcome->error_message : "The server refused this mutation.");
+	}
+}
+
+void cairn__api_sync_push(cairn_api_request *ctx)
+{
+	json_object *mutations = NULL;
+	const char *client_id = NULL;
+	push_slot *slots = NULL;
+	cairn_storage_write *writes = NULL;
+	cairn_storage_outcome *outcomes = NULL;
+	cairn_text text = { 0 };
+	size_t count;
+	size_t write_count = 0;
+	size_t outcome_count = 0;
+	int rc;
+
+	if (cairn__api_body_failed(ctx))
+		return;
+	if (!cairn__json_get_string(ctx->body, "clientId", &client_id) ||
+		!cairn__id_valid(client_id)) {
+		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+			"Invalid `clientId` param: a valid id (1 to 36 chars of a-z, A-Z, 0-9, period, "
+			"hyphen, underscore) is required.");
+		return;
+	}
+	if (!json_object_object_get_ex(ctx->body, "mutations", &mutations) ||
+		!json_object_is_type(mutations, json_type_array)) {
+		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+			"Invalid `mutations` param: must be an array of 1 to %d mutations.",
+			CAIRN_API_MAX_PUSH_MUTATIONS);
+		return;
+	}
+	count = json_object_array_length(mutations);
+	if (count == 0 || count > CAIRN_API_MAX_PUSH_MUTATIONS) {
+		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+			"Invalid `mutations` param: %zu mutations; send 1 to %d per request.", count,
+			CAIRN_API_MAX_PUSH_MUTATIONS);
+		return;
+	}
+	if (check_push_shape(ctx, mutations) != 0)
+		return;
+	if (cairn__api_require_database(ctx) != 0)
+		return;
+	slots = calloc(count, sizeof(*slots));
+	writes = calloc(count, sizeof(*writes));
+	outcomes = calloc(count, sizeof(*outcomes));
+	if (!slots || !writes || !outcomes) {
+		cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < count; i++) {
+		json_object *mutation = json_object_array_get_idx(mutations, i);
+
+		cairn__json_get_string(mutation, "mutationId", &slots[i].mutation_id);
+		slots[i].write_index = (int)write_count;
+		prepare_mutation(&slots[i], &writes[write_count], mutation, client_id);
+		if (slots[i].write_index >= 0)
+			write_count++;
+	}
+	if (write_count > 0) {
+		rc = ctx->api->backend->write(outcomes, ctx->api->storage, ctx->database_id, writes,
+			write_count);
+		if (rc == CAIRN_ENOTFOUND) {
+			cairn__http_respond_error(ctx->response, 404, "database_not_found",
+				"Database with the requested ID '%s' could not be found.", ctx->database_id);
+			goto cleanup;
+		}
+		if (rc < 0) {
+			cairn__api_respond_storage_error(ctx, rc, "database_not_found", NULL);
+			goto cleanup;
+		}
+		outcome_count = write_count;
+	}
+	cairn__text_append_cstr(&text, "{\"results\":[");
+	for (size_t i = 0; i < count; i++) {
+		cairn__text_append_cstr(&text, i ? ",{\"mutationId\":" : "{\"mutationId\":");
+		cairn__text_append_json_string(&text, slots[i].mutation_id);
+		cairn__text_append_cstr(&text, ",");
+		if (slots[i].write_index < 0) {
+			cairn__text_append_cstr(&text, "\"status\":\"rejected\",");
+			append_error(&text, slots[i].code, slots[i].type, slots[i].message);
+		} else {
+			append_outcome(&text, &outcomes[slots[i].write_index]);
+		}
+		cairn__text_append_cstr(&text, "}");
+	}
+	cairn__text_append_cstr(&text, "]}");
+	respond_text(ctx, &text);
+cleanup:
+	cairn__text_clear(&text);
+	for (size_t i = 0; outcomes && i < outcome_count; i++)
+		cairn__storage_outcome_clear(&outcomes[i]);
+	for (size_t i = 0; slots && i < count; i++)
+		json_object_put(slots[i].fields);
+	free(outcomes);
+	free(writes);
+	free(slots);
+}
+
+/* ---- pull ---------------------------------------------------------------------------- */
+
+typedef struct {
+	cairn_text *text;       /* the response being built */
+	cairn_text scratch;     /* one change's text */
+	size_t max_bytes;
+	size_t changes_bytes;   /* bytes of change text appended so far */
+	size_t count;
+	int64_t last_version;
+	int over_budget;        /* 1 when a change was left for the next page */
+} pull_state;
+
+static int append_change(const cairn_storage_record *record, size_t approx_bytes, void *payload)
+{
+	pull_state *state = payload;
+	cairn_text *scratch = &state->scratch;
+
+	(void)approx_bytes;
+	scratch->length = 0;
+	cairn__text_append_cstr(scratch, "{\"collection\":");
+	cairn__text_append_json_string(scratch, record->collection_id);
+	cairn__text_append_cstr(scratch, ",\"id\":");
+	cairn__text_append_json_string(scratch, record->id);
+	cairn__text_appendf(scratch, ",\"version\":%" PRId64 ",\"deleted\":%s,\"hlc\":%" PRId64
+		",\"author\":", record->version, record->deleted ? "true" : "false", record->hlc);
+	cairn__text_append_json_string(scratch, record->author ? record->author : "");
+	cairn__text_append_cstr(scratch, ",\"document\":");
+	if (record->deleted || !record->data)
+		cairn__text_append_cstr(scratch, "null");
+	else
+		cairn__text_append_document(scratch, record);
+	cairn__text_append_cstr(scratch, "}");
+	if (scratch->failed)
+		return CAIRN_ENOMEM;
+	/* The budget is soft: a page always carries at least one change. */
+	if (state->count > 0 && state->changes_bytes + scratch->length + 1 > state->max_bytes) {
+		state->over_budget = 1;
+		return 1;
+	}
+	if (state->count > 0)
+		cairn__text_append(state->text, ",", 1);
+	cairn__text_append(state->text, scratch->data, scratch->length);
+	if (state->text->failed)
+		return CAIRN_ENOMEM;
+	state->changes_bytes += scratch->length + 1;
+	state->count++;
+	state->last_version = record->version;
+	return 0;
+}
+
+void cairn__api_sync_pull(cairn_api_request *ctx)
+{
+	json_object *field = NULL;
+	const char **collections = NULL;
+	size_t collection_count = 0;
+	int64_t checkpoint = 0;
+	int64_t limit = PULL_DEFAULT_LIMIT;
+	int64_t max_bytes = PULL_DEFAULT_MAX_BYTES;
+	cairn_text text = { 0 };
+	pull_state state;
+	int more = 0;
+	int rc;
+
+	memset(&state, 0, sizeof(state));
+	if (cairn__api_body_failed(ctx))
+		return;
+	if (optional_count(ctx->body, "checkpoint", &checkpoint) != 0) {
+		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+			"Invalid `checkpoint` param: must be a non-negative integer.");
+		return;
+	}
+	if (optional_count(ctx->body, "limit", &limit) != 0 || limit < 1 ||
+		limit > PULL_MAX_LIMIT) {
+		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+			"Invalid `limit` param: must be an integer from 1 to %d.", PULL_MAX_LIMIT);
+		return;
+	}
+	if (optional_count(ctx->body, "maxBytes", &max_bytes) != 0 || max_bytes < 1) {
+		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+			"Invalid `maxBytes` param: must be a positive integer.");
+		return;
+	}
+	if (json_object_object_get_ex(ctx->body, "collections", &field) && field) {
+		if (!json_object_is_type(field, json_type_array) ||
+			json_object_array_length(field) > PULL_MAX_COLLECTIONS) {
+			cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+				"Invalid `collections` param: must be an array of at most %d collection ids.",
+				PULL_MAX_COLLECTIONS);
+			return;
+		}
+		collection_count = json_object_array_length(field);
+	}
+	if (cairn__api_require_database(ctx) != 0)
+		return;
+	collections = calloc(collection_count ? collection_count : 1, sizeof(*collections));
+	if (!collections) {
+		cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
+		return;
+	}
+	for (size_t i = 0; i < collection_count; i++) {
+		json_object *entry = json_object_array_get_idx(field, i);
+		if (!json_object_is_type(entry, json_type_string) ||
+			!cairn__id_valid(json_object_get_string(entry))) {
+			cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+				"Invalid `collections` param: entry %zu is not a valid collection id.", i);
+			goto cleanup;
+		}
+		collections[i] = json_object_get_string(entry);
+	}
+	state.text = &text;
+	state.max_bytes = (size_t)max_bytes;
+	cairn__text_append_cstr(&text, "{\"changes\":[");
+	rc = ctx->api->backend->changes(ctx->api->storage, ctx->database_id, checkpoint,
+		collection_count ? collections : NULL, collection_count, (size_t)limit, append_change,
+		&state, &more);
+	if (rc < 0) {
+		if (rc == CAIRN_ENOTFOUND)
+			cairn__http_respond_error(ctx->response, 404, "database_not_found",
+				"Database with the requested ID '%s' could not be found.", ctx->database_id);
+		else if (rc == CAIRN_ENOMEM)
+			cairn__http_respond_error(ctx->response, 500, "general_server_error",
+				"Out of memory.");
+		else
+			cairn__api_respond_storage_error(ctx, rc, "database_not_found", NULL);
+		goto cleanup;
+	}
+	if (state.over_budget)
+		more = 1;
+	cairn__text_appendf(&text, "],\"checkpoint\":%" PRId64 ",\"more\":%s}",
+		state.count ? state.last_version : checkpoint, more ? "true" : "false");
+	respond_text(ctx, &text);
+cleanup:
+	cairn__text_clear(&state.scratch);
+	cairn__text_clear(&text);
+	free(collections);
+}

@@ -1,0 +1,49 @@
+/* transport.h: the server's HTTP/1.1 listener on libwebsockets with a worker-thread pool. */
+#ifndef CAIRN_SERVER_TRANSPORT_H
+#define CAIRN_SERVER_TRANSPORT_H
+
+/*
+ * Threads: one event-loop thread (the caller of cairn__transport_run) owns every socket and
+ * all libwebsockets state. Complete requests go to `workers` threads that call the handler;
+ * the finished response is queued back to the loop, which writes it. The handler never sees
+ * libwebsockets.
+ *
+ * The transport itself answers, without calling the handler: CORS preflights (OPTIONS, 204),
+ * bodies over CAIRN_HTTP_MAX_BODY (413 general_payload_too_large, then the connection is
+ * closed) and methods it does not know (405). Every response gets the CORS headers.
+ */
+
+#include "server/http.h"
+
+/* Name reserved for the WebSocket protocol of the realtime API (/v1/realtime, later). */
+#define CAIRN_TRANSPORT_REALTIME_PROTOCOL "realtime"
+#define CAIRN_TRANSPORT_DEFAULT_WORKERS 4
+
+typedef struct cairn_transport cairn_transport;
+
+/* Called on a worker thread, concurrently with other calls; must fill `response`
+ * (a status of 0 is turned into 500). `request` is borrowed for the call. */
+typedef void (*cairn_transport_handler)(void *payload, const cairn_http_request *request,
+	cairn_http_response *response);
+
+/* Binds `listen` ("HOST:PORT"; "[::1]:PORT" for IPv6; port 0 picks a free port; an empty
+ * host or "0.0.0.0" means every IPv4 interface) and starts `workers` threads (0 = default).
+ * CAIRN_EINVALID for a malformed address, CAIRN_EIO when the port cannot be bound. */
+int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
+	cairn_transport_handler handler, void *payload);
+
+/* The TCP port actually bound (useful after asking for port 0). */
+int cairn__transport_port(const cairn_transport *transport);
+
+/* Serves on the calling thread until cairn__transport_stop(). Returns 0, or CAIRN_ERROR if
+ * the event loop failed. */
+int cairn__transport_run(cairn_transport *transport);
+
+/* Makes cairn__transport_run return soon. Safe from any thread and from a signal handler. */
+void cairn__transport_stop(cairn_transport *transport);
+
+/* Joins the workers (waiting for requests being handled), closes every connection and frees.
+ * Call after cairn__transport_run has returned (or instead of it). NULL is a no-op. */
+void cairn__transport_free(cairn_transport *transport);
+
+#endif

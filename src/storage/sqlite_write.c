@@ -1,0 +1,604 @@
+/* sqlite_write.c: the SQLite backend's write batch: preconditions, versions, idempotency. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/sqlite_int.h"
+#include "util/error.h"
+#include "util/id.h"
+#include "util/json.h"
+
+typedef struct {
+	char *id;
+	int64_t next_sequence; /* the $sequence the next inserted document gets */
+	int found;             /* 0: no such collection */
+	int dirty;             /* next_sequence must be saved at commit */
+} collection_slot;
+
+typedef struct {
+	cairn_storage *storage;
+	connection *conn;             /* the writer */
+	const char *database_id;
+	int64_t last_sequence;        /* the database's change sequence, saved at commit */
+	int sequence_dirty;
+	collection_slot *collections; /* the collections this batch touched */
+	size_t collection_count;
+	size_t collection_capacity;
+} write_batch;
+
+static void batch_free(write_batch *batch)
+{
+	for (size_t i = 0; i < batch->collection_count; i++)
+		free(batch->collections[i].id);
+	free(batch->collections);
+}
+
+/* The batch's cached view of collection `id`, loaded on first use. */
+static int batch_collection(collection_slot **out, write_batch *batch, const char *id)
+{
+	collection_slot *slot;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	for (size_t i = 0; i < batch->collection_count; i++) {
+		if (strcmp(batch->collections[i].id, id) == 0) {
+			*out = &batch->collections[i];
+			return 0;
+		}
+	}
+	if (batch->collection_count == batch->collection_capacity) {
+		size_t capacity = batch->collection_capacity ? batch->collection_capacity * 2 : 4;
+		collection_slot *grown = realloc(batch->collections, capacity * sizeof(*grown));
+
+		if (!grown)
+			return cairn__sqlite_oom();
+		batch->collections = grown;
+		batch->collection_capacity = capacity;
+	}
+	slot = &batch->collections[batch->collection_count];
+	memset(slot, 0, sizeof(*slot));
+	slot->id = strdup(id);
+	if (!slot->id)
+		return cairn__sqlite_oom();
+	stmt = cairn__sqlite_statement(batch->conn, ST_COLL_SEQUENCE_GET);
+	if (!stmt) {
+		free(slot->id);
+		return cairn__sqlite_prepare_failed();
+	}
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		slot->found = 1;
+		slot->next_sequence = sqlite3_column_int64(stmt, 0);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a collection");
+	}
+	cairn__sqlite_statement_done(stmt);
+	if (rc < 0) {
+		free(slot->id);
+		return rc;
+	}
+	batch->collection_count++;
+	*out = slot;
+	return 0;
+}
+
+/* Saves the sequences the batch advanced. */
+static int batch_flush(write_batch *batch)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	for (size_t i = 0; i < batch->collection_count; i++) {
+		collection_slot *slot = &batch->collections[i];
+
+		if (!slot->dirty)
+			continue;
+		stmt = cairn__sqlite_statement(batch->conn, ST_COLL_SEQUENCE_SET);
+		if (!stmt)
+			return cairn__sqlite_prepare_failed();
+		cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+		cairn__sqlite_bind_text(stmt, 2, slot->id);
+		sqlite3_bind_int64(stmt, 3, slot->next_sequence);
+		rc = cairn__sqlite_statement_run(batch->conn, stmt, "saving a collection sequence");
+		if (rc < 0)
+			return rc;
+	}
+	if (!batch->sequence_dirty)
+		return 0;
+	stmt = cairn__sqlite_statement(batch->conn, ST_DB_SEQUENCE_SET);
+	if (!stmt)
+		return cairn__sqlite_prepare_failed();
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	sqlite3_bind_int64(stmt, 2, batch->last_sequence);
+	return cairn__sqlite_statement_run(batch->conn, stmt, "saving the change sequence");
+}
+
+static void outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
+	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
+	const char *fmt, ...)
+{
+	va_list args;
+
+	outcome->status = status;
+	snprintf(outcome->error_type, sizeof(outcome->error_type), "%s", type);
+	va_start(args, fmt);
+	vsnprintf(outcome->error_message, sizeof(outcome->error_message), fmt, args);
+	va_end(args);
+}
+
+/* The record of a document that never existed: version 0, a tombstone, no permissions. */
+static int record_empty(cairn_storage_record *record, const char *database_id,
+	const char *collection_id, const char *id)
+{
+	memset(record, 0, sizeof(*record));
+	record->database_id = strdup(database_id);
+	record->collection_id = strdup(collection_id ? collection_id : "");
+	record->id = strdup(id ? id : "");
+	record->author = strdup("");
+	record->last_mutation = strdup("");
+	record->permissions = json_object_new_array();
+	record->deleted = 1;
+	if (!record->database_id || !record->collection_id || !record->id || !record->author ||
+		!record->last_mutation || !record->permissions) {
+		cairn__storage_record_clear(record);
+		return cairn__sqlite_oom();
+	}
+	return 0;
+}
+
+/* Replaces a string field of a record. */
+static int record_set_string(char **field, const char *value)
+{
+	char *copy = strdup(value ? value : "");
+
+	if (!copy)
+		return cairn__sqlite_oom();
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Looks up a stored outcome of (client, mutation). Returns 1 and fills `outcome` if found. */
+static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
+	cairn_storage_outcome *outcome)
+{
+	sqlite3_stmt *stmt = cairn__sqlite_statement(batch->conn, ST_MUTATION_GET);
+	cairn_storage_record *record = &outcome->record;
+	int rc;
+
+	if (!stmt)
+		return cairn__sqlite_prepare_failed();
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, write->client_id ? write->client_id : "");
+	cairn__sqlite_bind_text(stmt, 3, write->mutation_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		rc = 0;
+		goto cleanup;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a stored mutation outcome");
+		goto cleanup;
+	}
+	outcome_set(outcome, sqlite3_column_int(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+		"%s", (const char *)sqlite3_column_text(stmt, 2));
+	outcome->replayed = 1;
+	rc = record_empty(record, batch->database_id, (const char *)sqlite3_column_text(stmt, 3),
+		(const char *)sqlite3_column_text(stmt, 4));
+	if (rc < 0)
+		goto cleanup;
+	if (outcome->status == 0) {
+		json_object_put(record->permissions);
+		record->permissions = NULL;
+		if ((rc = cairn__sqlite_column_json(&record->data, stmt, 5)) < 0 ||
+			(rc = cairn__sqlite_column_json(&record->permissions, stmt, 6)) < 0 ||
+			(rc = record_set_string(&record->author, write->client_id)) < 0 ||
+			(rc = record_set_string(&record->last_mutation, write->mutation_id)) < 0)
+			goto cleanup;
+		record->created_at = sqlite3_column_int64(stmt, 7);
+		record->updated_at = sqlite3_column_int64(stmt, 8);
+		record->version = sqlite3_column_int64(stmt, 9);
+		record->sequence = sqlite3_column_int64(stmt, 10);
+		record->hlc = sqlite3_column_int64(stmt, 11);
+		record->deleted = sqlite3_column_int(stmt, 12);
+		if (!record->permissions && !(record->permissions = json_object_new_array())) {
+			rc = cairn__sqlite_oom();
+			goto cleanup;
+		}
+	}
+	rc = 1;
+cleanup:
+	cairn__sqlite_statement_done(stmt);
+	return rc;
+}
+
+/* Stores an applied or rejected outcome under (client, mutation). `data_text` and
+ * `permissions_text` are the stored texts of an applied write. */
+static int mutation_store(write_batch *batch, const cairn_storage_write *write,
+	const cairn_storage_outcome *outcome, const char *data_text, size_t data_len,
+	const char *permissions_text)
+{
+	const cairn_storage_record *record = &outcome->record;
+	sqlite3_stmt *stmt = cairn__sqlite_statement(batch->conn, ST_MUTATION_PUT);
+
+	if (!stmt)
+		return cairn__sqlite_prepare_failed();
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, write->client_id ? write->client_id : "");
+	cairn__sqlite_bind_text(stmt, 3, write->mutation_id);
+	sqlite3_bind_int(stmt, 4, outcome->status);
+	cairn__sqlite_bind_text(stmt, 5, outcome->error_type);
+	cairn__sqlite_bind_text(stmt, 6, outcome->error_message);
+	cairn__sqlite_bind_text(stmt, 7, write->collection_id ? write->collection_id : "");
+	cairn__sqlite_bind_text(stmt, 8, write->id ? write->id : "");
+	if (outcome->status == 0) {
+		cairn__sqlite_bind_text_len(stmt, 9, data_text, data_len);
+		cairn__sqlite_bind_text(stmt, 10, permissions_text);
+		sqlite3_bind_int64(stmt, 11, record->created_at);
+		sqlite3_bind_int64(stmt, 12, record->updated_at);
+		sqlite3_bind_int64(stmt, 13, record->version);
+		sqlite3_bind_int64(stmt, 14, record->sequence);
+		sqlite3_bind_int64(stmt, 15, record->hlc);
+		sqlite3_bind_int(stmt, 16, record->deleted);
+	}
+	return cairn__sqlite_statement_run(batch->conn, stmt, "storing a mutation outcome");
+}
+
+/* 1 if the object has a key starting with '$' (system fields are never stored as data). */
+static int has_system_keys(json_object *object)
+{
+	json_object_object_foreach(object, key, value) {
+		(void)value;
+		if (key[0] == '$')
+			return 1;
+	}
+	return 0;
+}
+
+/* A new reference to the user fields of `data` (NULL data gives {}). */
+static json_object *user_fields(json_object *data)
+{
+	if (!data)
+		return json_object_new_object();
+	if (has_system_keys(data))
+		return cairn__json_user_fields(data);
+	/* Shared by reference: the record owns one reference, the caller keeps its own. */
+	return json_object_get(data);
+}
+
+/* Checks a write's arguments; 0 if fine, else the outcome is set to rejected. */
+static int write_arguments_ok(const cairn_storage_write *write, cairn_storage_outcome *outcome)
+{
+	if (write->op < CAIRN_WRITE_CREATE || write->op > CAIRN_WRITE_DELETE) {
+		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
+			"Unknown write operation %d.", (int)write->op);
+		return 0;
+	}
+	if (!write->collection_id || !cairn__id_valid(write->collection_id)) {
+		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
+			"Invalid `collectionId` param: " ID_RULES);
+		return 0;
+	}
+	if (!write->id || !cairn__id_valid(write->id)) {
+		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
+			"Invalid `documentId` param: " ID_RULES);
+		return 0;
+	}
+	if (write->op != CAIRN_WRITE_DELETE && write->data &&
+		!json_object_is_type(write->data, json_type_object)) {
+		outcome_set(outcome, CAIRN_EINVALID, "document_invalid_structure",
+			"Invalid document structure: the data must be a JSON object.");
+		return 0;
+	}
+	if (write->permissions && !json_object_is_type(write->permissions, json_type_array)) {
+		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
+			"Invalid `permissions` param: Value must be an array of permission strings.");
+		return 0;
+	}
+	return 1;
+}
+
+/* A conflict returns the current document; a never-existing one stays the empty tombstone
+ * from record_empty. Conflicts are not stored: the client may retry with a new base. */
+static int conflict_record(write_batch *batch, cairn_storage_record *record,
+	sqlite3_stmt *current, int exists)
+{
+	if (!exists)
+		return 0;
+	cairn__storage_record_clear(record);
+	return cairn__sqlite_record_from_row(record, current, batch->database_id, NULL);
+}
+
+/* Applies one write of the batch, filling `outcome`. Returns 0 whatever the outcome, or a
+ * negative code on a storage failure (the whole batch then rolls back). */
+static int apply_write(write_batch *batch, const cairn_storage_write *write,
+	cairn_storage_outcome *outcome)
+{
+	cairn_storage_record *record = &outcome->record;
+	sqlite3_stmt *current = NULL;
+	sqlite3_stmt *stmt;
+	collection_slot *collection = NULL;
+	json_object *data = NULL;        /* the new user fields (NULL for a delete) */
+	json_object *stored_data = NULL; /* a patch's base */
+	char *kept_permissions = NULL;   /* permissions text carried over from the row */
+	const char *data_text = NULL;
+	const char *permissions_text;
+	size_t data_len = 0;
+	int exists, live, fresh;
+	int rejected = 0; /* the outcome is a rejection, to be stored for idempotency */
+	int64_t created_at = 0, sequence = 0, now;
+	int rc;
+
+	if (write->mutation_id) {
+		rc = mutation_replay(batch, write, outcome);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	rc = record_empty(record, batch->database_id, write->collection_id, write->id);
+	if (rc < 0)
+		return rc;
+	if (!write_arguments_ok(write, outcome)) {
+		rejected = 1;
+		goto cleanup;
+	}
+	rc = batch_collection(&collection, batch, write->collection_id);
+	if (rc < 0)
+		return rc;
+	if (!collection->found) {
+		outcome_set(outcome, CAIRN_ENOTFOUND, "collection_not_found",
+			"Collection with the requested ID '%s' could not be found.", write->collection_id);
+		rejected = 1;
+		goto cleanup;
+	}
+
+	current = cairn__sqlite_statement(batch->conn, ST_DOC_GET);
+	if (!current)
+		return cairn__sqlite_prepare_failed();
+	cairn__sqlite_bind_text(current, 1, batch->database_id);
+	cairn__sqlite_bind_text(current, 2, write->collection_id);
+	cairn__sqlite_bind_text(current, 3, write->id);
+	rc = sqlite3_step(current);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a document");
+		goto cleanup;
+	}
+	exists = rc == SQLITE_ROW;
+	rc = 0;
+	live = exists && !sqlite3_column_int(current, DOC_DELETED);
+
+	/* The precondition, checked against the row as it is now. */
+	if (write->expect == CAIRN_EXPECT_VERSION) {
+		int64_t version = exists ? sqlite3_column_int64(current, DOC_VERSION) : 0;
+		int ok = version == write->base_version;
+
+		if (!ok && exists && write->prev_mutation && write->prev_mutation[0] &&
+			write->client_id && write->client_id[0] &&
+			strcmp((const char *)sqlite3_column_text(current, DOC_AUTHOR),
+				write->client_id) == 0 &&
+			strcmp((const char *)sqlite3_column_text(current, DOC_LAST_MUTATION),
+				write->prev_mutation) == 0)
+			ok = 1;
+		if (!ok) {
+			outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
+				"Document '%s' changed on the server: it is at version %lld, the write was "
+				"based on version %lld.", write->id, (long long)version,
+				(long long)write->base_version);
+			rc = conflict_record(batch, record, current, exists);
+			goto cleanup;
+		}
+	} else if (write->expect == CAIRN_EXPECT_EXISTS && !live) {
+		outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
+			"Document with the requested ID '%s' could not be found.", write->id);
+		rejected = 1;
+		goto cleanup;
+	} else if (write->expect == CAIRN_EXPECT_UNMODIFIED_SINCE && live &&
+		sqlite3_column_int64(current, DOC_UPDATED) > write->unmodified_since) {
+		outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
+			"Remote document is newer than local.");
+		rc = conflict_record(batch, record, current, exists);
+		goto cleanup;
+	}
+
+	switch (write->op) {
+	case CAIRN_WRITE_CREATE:
+		if (live) {
+			outcome_set(outcome, CAIRN_EEXISTS, "document_already_exists",
+				"Document with the requested ID already exists. Try again with a different "
+				"ID or use ID.unique() to generate a unique ID.");
+			rejected = 1;
+			goto cleanup;
+		}
+		fresh = 1;
+		break;
+	case CAIRN_WRITE_REPLACE:
+		fresh = !live;
+		break;
+	default: /* patch, delete */
+		if (!live) {
+			outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
+				"Document with the requested ID '%s' could not be found.", write->id);
+			rejected = 1;
+			goto cleanup;
+		}
+		fresh = 0;
+		break;
+	}
+	if (!fresh) {
+		created_at = sqlite3_column_int64(current, DOC_CREATED);
+		sequence = sqlite3_column_int64(current, DOC_SEQUENCE);
+		if (!write->permissions) {
+			kept_permissions = cairn__sqlite_column_dup(current, DOC_PERMISSIONS);
+			if (!kept_permissions) {
+				rc = cairn__sqlite_oom();
+				goto cleanup;
+			}
+		}
+		if (write->op == CAIRN_WRITE_PATCH) {
+			rc = cairn__sqlite_column_json(&stored_data, current, DOC_DATA);
+			if (rc < 0)
+				goto cleanup;
+		}
+	}
+	cairn__sqlite_statement_done(current);
+	current = NULL;
+
+	/* The new user fields and their stored text. */
+	if (write->op == CAIRN_WRITE_PATCH) {
+		json_object *patch = user_fields(write->data);
+
+		data = patch ? cairn__json_merge_top(stored_data, patch) : NULL;
+		json_object_put(patch);
+	} else if (write->op != CAIRN_WRITE_DELETE) {
+		data = user_fields(write->data);
+	}
+	if (write->op != CAIRN_WRITE_DELETE) {
+		if (!data) {
+			rc = cairn__sqlite_oom();
+			goto cleanup;
+		}
+		data_text = cairn__json_text(data, &data_len);
+		if (!data_text) {
+			rc = cairn__sqlite_oom();
+			goto cleanup;
+		}
+		if (data_len > MAX_DOCUMENT_BYTES) {
+			outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
+				"Invalid document structure: the document is %zu bytes, over the limit of "
+				"%d bytes.", data_len, MAX_DOCUMENT_BYTES);
+			rejected = 1;
+			goto cleanup;
+		}
+	}
+	permissions_text = write->permissions ? cairn__json_text(write->permissions, NULL) :
+		kept_permissions ? kept_permissions : "[]";
+
+	now = cairn__sqlite_clock_next(batch->storage);
+	if (fresh) {
+		created_at = now;
+		sequence = collection->next_sequence++;
+		collection->dirty = 1;
+	}
+	record->created_at = created_at;
+	record->updated_at = now;
+	record->version = ++batch->last_sequence;
+	batch->sequence_dirty = 1;
+	record->sequence = sequence;
+	record->hlc = write->hlc ? write->hlc : now << 16;
+	record->deleted = write->op == CAIRN_WRITE_DELETE;
+	if ((rc = record_set_string(&record->author, write->client_id)) < 0 ||
+		(rc = record_set_string(&record->last_mutation, write->mutation_id)) < 0)
+		goto cleanup;
+
+	stmt = cairn__sqlite_statement(batch->conn, exists ? ST_DOC_UPDATE : ST_DOC_INSERT);
+	if (!stmt) {
+		rc = cairn__sqlite_prepare_failed();
+		goto cleanup;
+	}
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, write->collection_id);
+	cairn__sqlite_bind_text(stmt, 3, write->id);
+	cairn__sqlite_bind_text_len(stmt, 4, data_text, data_len);
+	cairn__sqlite_bind_text(stmt, 5, permissions_text);
+	sqlite3_bind_int64(stmt, 6, record->created_at);
+	sqlite3_bind_int64(stmt, 7, record->updated_at);
+	sqlite3_bind_int64(stmt, 8, record->version);
+	sqlite3_bind_int64(stmt, 9, record->sequence);
+	sqlite3_bind_int64(stmt, 10, record->hlc);
+	cairn__sqlite_bind_text(stmt, 11, record->author);
+	cairn__sqlite_bind_text(stmt, 12, record->last_mutation);
+	sqlite3_bind_int(stmt, 13, record->deleted);
+	rc = cairn__sqlite_statement_run(batch->conn, stmt, "writing a document");
+	if (rc < 0)
+		goto cleanup;
+
+	/* The record after the write. */
+	json_object_put(record->permissions);
+	record->permissions = write->permissions ? json_object_get(write->permissions) :
+		cairn__json_parse(permissions_text, (size_t)-1, STORED_JSON_MAX_DEPTH);
+	if (!record->permissions) {
+		rc = cairn__sqlite_oom();
+		goto cleanup;
+	}
+	record->data = data;
+	data = NULL;
+	rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text, data_len,
+		permissions_text) : 0;
+cleanup:
+	cairn__sqlite_statement_done(current);
+	json_object_put(data);
+	json_object_put(stored_data);
+	free(kept_permissions);
+	if (rc == 0 && rejected && write->mutation_id)
+		rc = mutation_store(batch, write, outcome, NULL, 0, NULL);
+	return rc;
+}
+
+int cairn__sqlite_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
+	const char *database_id, const cairn_storage_write *writes, size_t count)
+{
+	write_batch batch;
+	sqlite3_stmt *stmt;
+	int in_transaction = 0;
+	int rc;
+
+	memset(&batch, 0, sizeof(batch));
+	memset(outcomes, 0, count * sizeof(*outcomes));
+	batch.storage = storage;
+	batch.conn = storage->writer;
+	batch.database_id = database_id;
+	if (!database_id)
+		return cairn__sqlite_database_missing("");
+	pthread_mutex_lock(&storage->write_lock);
+	rc = cairn__sqlite_run(batch.conn, ST_BEGIN_IMMEDIATE, "starting a transaction");
+	if (rc < 0)
+		goto cleanup;
+	in_transaction = 1;
+	stmt = cairn__sqlite_statement(batch.conn, ST_DB_SEQUENCE_GET);
+	if (!stmt) {
+		rc = cairn__sqlite_prepare_failed();
+		goto cleanup;
+	}
+	cairn__sqlite_bind_text(stmt, 1, database_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		batch.last_sequence = sqlite3_column_int64(stmt, 0);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = cairn__sqlite_database_missing(database_id);
+	} else {
+		rc = cairn__sqlite_fail(batch.conn->db, rc, "reading the change sequence");
+	}
+	cairn__sqlite_statement_done(stmt);
+	if (rc < 0)
+		goto cleanup;
+	for (size_t i = 0; i < count; i++) {
+		rc = apply_write(&batch, &writes[i], &outcomes[i]);
+		if (rc < 0)
+			goto cleanup;
+	}
+	rc = batch_flush(&batch);
+	if (rc < 0)
+		goto cleanup;
+	rc = cairn__sqlite_run(batch.conn, ST_COMMIT, "committing");
+	if (rc == 0)
+		in_transaction = 0;
+cleanup:
+	if (in_transaction)
+		cairn__sqlite_rollback(batch.conn, rc);
+	pthread_mutex_unlock(&storage->write_lock);
+	batch_free(&batch);
+	if (rc < 0) {
+		for (size_t i = 0; i < count; i++)
+			cairn__storage_outcome_clear(&outcomes[i]);
+	}
+	return rc;
+}
+

@@ -1,0 +1,236 @@
+/* sync_crash_client.c: a client process SIGKILLed in the middle of pushing 1,200 mutations;
+ * after reopening and syncing, the server holds each document exactly once. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "support/integration.h"
+
+#define DOCS 1200
+#define COLLECTION "items"
+#define PUSH_BATCH 20
+
+/* ---- the child: write DOCS documents, then push them in small batches ---------------- */
+
+static int child_progress(const cairn_sync_progress *progress, void *payload)
+{
+	int fd = *(int *)payload;
+	char mark = progress->phase == CAIRN_SYNC_PHASE_PUSH ? 'B' : 'P';
+
+	/* Tell the parent how far we are; it picks its moment to kill from these. */
+	if (write(fd, &mark, 1) != 1)
+		return 0;
+	return 0;
+}
+
+static void document_json(char *out, size_t size, int i)
+{
+	snprintf(out, size, "{\"n\":%d,\"text\":\"document number %d\",\"even\":%s}", i, i,
+		i % 2 ? "false" : "true");
+}
+
+/* Runs in the forked child: no cmocka here, only exit codes. */
+static void child_main(const char *path, const cairn_remote *remote, int fd)
+{
+	cairn_store *store = NULL;
+	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
+	char id[32], json[128];
+	int i;
+
+	if (cairn_store_open(&store, path, NULL) != 0)
+		_exit(10);
+	if (cairn_store_set_remote(store, remote) != 0)
+		_exit(11);
+	for (i = 0; i < DOCS; i++) {
+		snprintf(id, sizeof(id), "doc%05d", i);
+		document_json(json, sizeof(json), i);
+		if (cairn_doc_put(store, COLLECTION, id, json) != 0)
+			_exit(12);
+	}
+	if (write(fd, "S", 1) != 1)
+		_exit(13);
+	opts.push_batch = PUSH_BATCH;
+	opts.progress = child_progress;
+	opts.payload = &fd;
+	if (cairn_sync_once(NULL, store, &opts) != 0)
+		_exit(14);
+	cairn_store_free(store);
+	_exit(0);
+}
+
+/* ---- the parent ------------------------------------------------------------------------ */
+
+/* Reads marks until `marks` have arrived (after the start mark) or the child closed the
+ * pipe. Returns how many push batches were seen. */
+static int wait_for_marks(int fd, int marks)
+{
+	int seen = -1; /* the start mark is not a batch */
+	char mark;
+
+	while (seen < marks) {
+		ssize_t n = read(fd, &mark, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (mark == 'S' || mark == 'B')
+			seen++;
+	}
+	return seen < 0 ? 0 : seen;
+}
+
+/* Checks the server holds DOCS documents, each once, with the right data, and that no
+ * mutation was applied twice: versions are unique and the largest is DOCS. */
+static void assert_server_exact(const cairn_it_env *env, const char *database)
+{
+	json_object *docs = cairn_it_server_docs(env, database, COLLECTION);
+	size_t i, count = json_object_array_length(docs);
+	unsigned char *seen_version = calloc(DOCS + 1, 1);
+	unsigned char *seen_doc = calloc(DOCS, 1);
+	int64_t max_version = 0;
+
+	assert_non_null(seen_version);
+	assert_non_null(seen_doc);
+	if (count != DOCS)
+		fail_msg("%s: server holds %zu documents, expected %d", database, count, DOCS);
+	for (i = 0; i < count; i++) {
+		json_object *document = json_object_array_get_idx(docs, i), *field;
+		int64_t version, n;
+		char id[32];
+
+		assert_true(json_object_object_get_ex(document, "n", &field));
+		n = json_object_get_int64(field);
+		assert_in_range(n, 0, DOCS - 1);
+		snprintf(id, sizeof(id), "doc%05d", (int)n);
+		assert_true(json_object_object_get_ex(document, "$id", &field));
+		assert_string_equal(json_object_get_string(field), id);
+		if (seen_doc[n])
+			fail_msg("%s: document %s listed twice", database, id);
+		seen_doc[n] = 1;
+		assert_true(json_object_object_get_ex(document, "text", &field));
+		{
+			char text[64];
+
+			snprintf(text, sizeof(text), "document number %d", (int)n);
+			assert_string_equal(json_object_get_string(field), text);
+		}
+		assert_true(json_object_object_get_ex(document, "$version", &field));
+		version = json_object_get_int64(field);
+		assert_in_range(version, 1, DOCS);
+		if (seen_version[version])
+			fail_msg("%s: version %lld used twice", database, (long long)version);
+		seen_version[version] = 1;
+		if (version > max_version)
+			max_version = version;
+	}
+	/* N single writes, each applied once, are versions 1..N exactly. */
+	assert_int_equal(max_version, DOCS);
+	free(seen_version);
+	free(seen_doc);
+	json_object_put(docs);
+}
+
+/* One round: child writes and pushes, parent kills it after `batches` acknowledged push
+ * batches plus `delay_us`, then reopens the store and finishes the sync. */
+static void crash_round(cairn_it_env *env, int round, int batches, useconds_t delay_us)
+{
+	char database[32], path[512], name[32];
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, env->url, CAIRN_IT_PROJECT, CAIRN_IT_KEY,
+		NULL };
+	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
+	cairn_sync_result result;
+	cairn_store *store, *fresh;
+	json_object *local;
+	int fds[2], status, attempt, rc;
+	pid_t pid;
+
+	snprintf(database, sizeof(database), "crash%d", round);
+	snprintf(name, sizeof(name), "client%d", round);
+	snprintf(path, sizeof(path), "%s/%s.db", env->root, name);
+	remote.database = database;
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		child_main(path, &remote, fds[1]);
+	}
+	close(fds[1]);
+	wait_for_marks(fds[0], batches);
+	if (delay_us)
+		usleep(delay_us);
+	kill(pid, SIGKILL);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* Either killed, or it finished first (then the round still checks exactly-once). */
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		fail_msg("round %d: child failed before the kill with exit code %d", round,
+			WEXITSTATUS(status));
+
+	/* Reopen the store the killed process left and sync to completion. */
+	rc = cairn_store_open(&store, path, NULL);
+	if (rc != 0)
+		fail_msg("reopen %s: %d %s", path, rc, cairn_error_last());
+	local = cairn_it_store_docs(store, COLLECTION);
+	assert_int_equal(json_object_array_length(local), DOCS);
+	json_object_put(local);
+	opts.push_batch = 100;
+	for (attempt = 0; attempt < 3; attempt++) {
+		cairn_store_status st;
+
+		cairn_it_sync(&result, store, &opts);
+		assert_int_equal(result.conflicts, 0);
+		assert_int_equal(result.rejected, 0);
+		assert_int_equal(cairn_store_status_get(&st, store), 0);
+		if (st.pending == 0)
+			break;
+	}
+	cairn_it_assert_outbox_empty(store);
+	assert_server_exact(env, database);
+	cairn_it_assert_store_matches_server(env, store, database, COLLECTION);
+	cairn_store_free(store);
+
+	/* The change feed holds each document once: a fresh store pulls exactly DOCS changes. */
+	snprintf(name, sizeof(name), "fresh%d", round);
+	fresh = cairn_it_store_open(env, name, database);
+	cairn_it_sync(&result, fresh, NULL);
+	assert_int_equal(result.pulled, DOCS);
+	assert_int_equal(result.checkpoint, DOCS);
+	cairn_it_assert_store_matches_server(env, fresh, database, COLLECTION);
+	cairn_store_free(fresh);
+}
+
+static void test_integration_sync_crash_client__killed_during_push(void **state)
+{
+	/* (batches acknowledged before the kill, extra delay): from "just started" to late. */
+	static const struct { int batches; useconds_t delay_us; } rounds[] = {
+		{ 0, 0 }, { 0, 3000 }, { 2, 700 }, { 9, 0 }, { 23, 1500 }, { 41, 300 },
+	};
+	cairn_it_env env;
+	size_t i;
+	(void)state;
+
+	cairn_it_env_init(&env);
+	for (i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++)
+		crash_round(&env, (int)i, rounds[i].batches, rounds[i].delay_us);
+	cairn_it_env_free(&env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_integration_sync_crash_client__killed_during_push),
+	};
+
+	/* A child killed mid-write must not take the parent with it through the pipe. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

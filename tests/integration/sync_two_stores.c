@@ -1,0 +1,251 @@
+/* sync_two_stores.c: two offline stores edit several collections, sync through the real
+ * server, and end up with exactly the server's documents, deletes included. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "support/integration.h"
+
+#define DATABASE "shop"
+
+static const char *const collections[] = { "items", "notes", "tags" };
+#define COLLECTION_COUNT (sizeof(collections) / sizeof(collections[0]))
+
+static void put(cairn_store *store, const char *collection, const char *id, const char *json)
+{
+	int rc = cairn_doc_put(store, collection, id, json);
+
+	if (rc != 0)
+		fail_msg("put %s/%s: %d %s", collection, id, rc, cairn_error_last());
+}
+
+static void patch(cairn_store *store, const char *collection, const char *id, const char *json)
+{
+	int rc = cairn_doc_patch(store, collection, id, json);
+
+	if (rc != 0)
+		fail_msg("patch %s/%s: %d %s", collection, id, rc, cairn_error_last());
+}
+
+static void delete(cairn_store *store, const char *collection, const char *id)
+{
+	int rc = cairn_doc_delete(store, collection, id);
+
+	if (rc != 0)
+		fail_msg("delete %s/%s: %d %s", collection, id, rc, cairn_error_last());
+}
+
+/* Offline work of one store in every collection: 20 creates (ids prefixed by `who`), then
+ * updates of some, patches of others, deletes of a few, and one create-then-delete that the
+ * server must still see as a tombstone. */
+static void offline_edits(cairn_store *store, const char *who)
+{
+	size_t c;
+	int i;
+
+	for (c = 0; c < COLLECTION_COUNT; c++) {
+		char id[40], json[256];
+
+		for (i = 0; i < 20; i++) {
+			snprintf(id, sizeof(id), "%s%02d", who, i);
+			snprintf(json, sizeof(json),
+				"{\"owner\":\"%s\",\"n\":%d,\"title\":\"%s %s %d\",\"tags\":[\"x\",%d],"
+				"\"meta\":{\"big\":9007199254740993}}", who, i, collections[c], who, i, i);
+			put(store, collections[c], id, json);
+		}
+		for (i = 0; i < 20; i += 3) {
+			snprintf(id, sizeof(id), "%s%02d", who, i);
+			snprintf(json, sizeof(json), "{\"owner\":\"%s\",\"n\":%d,\"title\":\"replaced\"}",
+				who, i * 100);
+			put(store, collections[c], id, json);
+		}
+		for (i = 1; i < 20; i += 4) {
+			snprintf(id, sizeof(id), "%s%02d", who, i);
+			patch(store, collections[c], id, "{\"patched\":true,\"title\":null}");
+		}
+		for (i = 2; i < 20; i += 5) {
+			snprintf(id, sizeof(id), "%s%02d", who, i);
+			delete(store, collections[c], id);
+		}
+		snprintf(id, sizeof(id), "%sgone", who);
+		put(store, collections[c], id, "{\"short\":\"lived\"}");
+		delete(store, collections[c], id);
+	}
+}
+
+/* Edits by one store of documents the other store created (seen through the server). */
+static void edits_of_the_other(cairn_store *store, const char *other)
+{
+	size_t c;
+	char id[40];
+
+	for (c = 0; c < COLLECTION_COUNT; c++) {
+		snprintf(id, sizeof(id), "%s%02d", other, 3);
+		put(store, collections[c], id, "{\"owner\":\"someone else\",\"n\":-3}");
+		snprintf(id, sizeof(id), "%s%02d", other, 4);
+		patch(store, collections[c], id, "{\"n\":444}");
+		snprintf(id, sizeof(id), "%s%02d", other, 5);
+		delete(store, collections[c], id);
+	}
+}
+
+static void assert_deleted_everywhere(const cairn_it_env *env, cairn_store *a, cairn_store *b,
+	const char *collection, const char *id)
+{
+	char path[512], *body = NULL, *json = NULL;
+	long status;
+
+	snprintf(path, sizeof(path), "/databases/" DATABASE "/collections/%s/documents/%s",
+		collection, id);
+	status = cairn_it_rest(&body, env, "GET", path, NULL);
+	cairn_it_assert_error(status, body, 404, "document_not_found");
+	free(body);
+	assert_int_equal(cairn_doc_get(&json, a, collection, id), CAIRN_ENOTFOUND);
+	assert_int_equal(cairn_doc_get(&json, b, collection, id), CAIRN_ENOTFOUND);
+}
+
+static void assert_all_equal(const cairn_it_env *env, cairn_store *a, cairn_store *b)
+{
+	size_t c;
+
+	for (c = 0; c < COLLECTION_COUNT; c++) {
+		cairn_it_assert_store_matches_server(env, a, DATABASE, collections[c]);
+		cairn_it_assert_store_matches_server(env, b, DATABASE, collections[c]);
+	}
+	cairn_it_assert_outbox_empty(a);
+	cairn_it_assert_outbox_empty(b);
+}
+
+static void test_integration_sync_two_stores__converge(void **state)
+{
+	cairn_it_env env;
+	cairn_store *a, *b;
+	cairn_sync_result result;
+	json_object *docs;
+	size_t c;
+	char *json = NULL;
+	(void)state;
+
+	cairn_it_env_init(&env);
+	a = cairn_it_store_open(&env, "a", DATABASE);
+	b = cairn_it_store_open(&env, "b", DATABASE);
+
+	/* Round 1: disjoint offline work; the database does not exist until A's sync. */
+	offline_edits(a, "a");
+	offline_edits(b, "b");
+	cairn_it_sync(&result, a, NULL);
+	assert_true(result.pushed > 0);
+	cairn_it_sync(&result, b, NULL);
+	assert_true(result.pulled > 0); /* A's documents */
+	cairn_it_sync(&result, a, NULL);
+	assert_true(result.pulled > 0); /* B's documents */
+	assert_all_equal(&env, a, b);
+
+	for (c = 0; c < COLLECTION_COUNT; c++) {
+		/* 20 created, 4 deleted, per store */
+		docs = cairn_it_server_docs(&env, DATABASE, collections[c]);
+		assert_int_equal(json_object_array_length(docs), 32);
+		json_object_put(docs);
+		assert_deleted_everywhere(&env, a, b, collections[c], "a02");
+		assert_deleted_everywhere(&env, a, b, collections[c], "b17");
+		assert_deleted_everywhere(&env, a, b, collections[c], "agone");
+		assert_deleted_everywhere(&env, a, b, collections[c], "bgone");
+	}
+	assert_int_equal(cairn_doc_get(&json, b, "items", "a03"), 0);
+	assert_non_null(strstr(json, "\"title\":\"replaced\""));
+	cairn_free(json);
+
+	/* Round 2: each edits the other's documents. */
+	edits_of_the_other(a, "b");
+	edits_of_the_other(b, "a");
+	cairn_it_sync(NULL, a, NULL);
+	cairn_it_sync(NULL, b, NULL);
+	cairn_it_sync(NULL, a, NULL);
+	assert_all_equal(&env, a, b);
+	for (c = 0; c < COLLECTION_COUNT; c++) {
+		docs = cairn_it_server_docs(&env, DATABASE, collections[c]);
+		assert_int_equal(json_object_array_length(docs), 30);
+		json_object_put(docs);
+		assert_deleted_everywhere(&env, a, b, collections[c], "a05");
+		assert_deleted_everywhere(&env, a, b, collections[c], "b05");
+	}
+	assert_int_equal(cairn_doc_get(&json, a, "notes", "a04"), 0);
+	assert_non_null(strstr(json, "\"n\":444"));
+	cairn_free(json);
+	assert_int_equal(cairn_doc_get(&json, b, "tags", "b03"), 0);
+	assert_non_null(strstr(json, "\"owner\":\"someone else\""));
+	cairn_free(json);
+
+	/* A third sync of each changes nothing. */
+	cairn_it_sync(&result, a, NULL);
+	assert_int_equal(result.pushed, 0);
+	assert_int_equal(result.pulled, 0);
+	cairn_it_sync(&result, b, NULL);
+	assert_int_equal(result.pushed, 0);
+	assert_int_equal(result.pulled, 0);
+
+	cairn_store_free(a);
+	cairn_store_free(b);
+	cairn_it_env_free(&env);
+}
+
+/* A fresh third store that only pulls gets exactly what the server holds, and writes made
+ * through REST (by an Appwrite SDK, say) reach the stores too. */
+static void test_integration_sync_two_stores__rest_writes_and_fresh_store(void **state)
+{
+	cairn_it_env env;
+	cairn_store *a, *c;
+	cairn_store_status status;
+	char *body = NULL, *json = NULL;
+	long http;
+	(void)state;
+
+	cairn_it_env_init(&env);
+	a = cairn_it_store_open(&env, "a", DATABASE);
+	offline_edits(a, "a");
+	cairn_it_sync(NULL, a, NULL);
+
+	http = cairn_it_rest(&body, &env, "POST",
+		"/databases/" DATABASE "/collections/items/documents",
+		"{\"documentId\":\"fromrest\",\"data\":{\"title\":\"via REST\",\"n\":7}}");
+	if (http != 201)
+		fail_msg("REST create: %ld %s", http, body);
+	free(body);
+	http = cairn_it_rest(&body, &env, "DELETE",
+		"/databases/" DATABASE "/collections/items/documents/a00", "{}");
+	assert_int_equal(http, 204);
+	free(body);
+
+	cairn_it_sync(NULL, a, NULL);
+	assert_int_equal(cairn_doc_get(&json, a, "items", "fromrest"), 0);
+	assert_non_null(strstr(json, "\"title\":\"via REST\""));
+	cairn_free(json);
+	assert_int_equal(cairn_doc_get(&json, a, "items", "a00"), CAIRN_ENOTFOUND);
+
+	c = cairn_it_store_open(&env, "c", DATABASE);
+	cairn_it_sync(NULL, c, NULL);
+	cairn_it_assert_store_matches_server(&env, c, DATABASE, "items");
+	cairn_it_assert_store_matches_server(&env, c, DATABASE, "notes");
+	cairn_it_assert_store_matches_server(&env, a, DATABASE, "items");
+	assert_int_equal(cairn_store_status_get(&status, c), 0);
+	assert_true(status.checkpoint > 0);
+	assert_int_equal(status.pending, 0);
+	assert_int_equal(status.last_sync_result, 0);
+
+	cairn_store_free(a);
+	cairn_store_free(c);
+	cairn_it_env_free(&env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_integration_sync_two_stores__converge),
+		cmocka_unit_test(test_integration_sync_two_stores__rest_writes_and_fresh_store),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

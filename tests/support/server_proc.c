@@ -1,0 +1,330 @@
+/* server_proc.c: starts, stops and restarts the real `cairn serve` for tests; a libcurl helper. */
+#include "server_proc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 10000
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct cairn_test_server {
+	pid_t pid;                  /* 0 when not running */
+	int port;                   /* bound port; reused on restart */
+	char data_dir[PATH_MAX];
+	char port_file[PATH_MAX + 8]; /* <data_dir>.port */
+	char project[128];
+	char api_key[256];
+	char url[64];               /* "http://127.0.0.1:PORT/v1" */
+};
+
+static int read_port_file(const char *path)
+{
+	FILE *file = fopen(path, "r");
+	int port = 0;
+
+	if (!file)
+		return 0;
+	if (fscanf(file, "%d", &port) != 1)
+		port = 0;
+	fclose(file);
+	return port;
+}
+
+/* Forks and execs `cairn serve` listening on `port` (0 = any). */
+static int spawn(cairn_test_server *server, int port)
+{
+	char listen[64];
+	pid_t pid;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	unlink(server->port_file);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "server_proc: fork failed: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* Never outlive the test that started us. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(CAIRN_BIN, CAIRN_BIN, "serve", "--listen", listen, "--data", server->data_dir,
+			"--project", server->project, "--api-key", server->api_key, "--port-file",
+			server->port_file, (char *)NULL);
+		fprintf(stderr, "server_proc: exec %s failed: %s\n", CAIRN_BIN, strerror(errno));
+		_exit(127);
+	}
+	server->pid = pid;
+	return 0;
+}
+
+static void reap_killed(cairn_test_server *server)
+{
+	int status;
+
+	if (server->pid <= 0)
+		return;
+	kill(server->pid, SIGKILL);
+	while (waitpid(server->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	server->pid = 0;
+	unlink(server->port_file);
+}
+
+/* Waits for the port file and a first HTTP answer; on failure nothing is left running. */
+static int wait_ready(cairn_test_server *server)
+{
+	long deadline = monotonic_ms() + START_TIMEOUT_MS;
+	int status;
+
+	while (monotonic_ms() < deadline) {
+		int port;
+
+		if (waitpid(server->pid, &status, WNOHANG) == server->pid) {
+			fprintf(stderr, "server_proc: cairn serve exited early (%s %d)\n",
+				WIFEXITED(status) ? "status" : "signal",
+				WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			server->pid = 0;
+			return -1;
+		}
+		port = read_port_file(server->port_file);
+		if (port > 0) {
+			char url[128];
+			long http_status = 0;
+
+			snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/health/version", port);
+			if (cairn_test_http(&http_status, NULL, "GET", url, NULL, NULL, 0) == 0) {
+				server->port = port;
+				snprintf(server->url, sizeof(server->url), "http://127.0.0.1:%d/v1", port);
+				return 0;
+			}
+		}
+		sleep_ms(20);
+	}
+	fprintf(stderr, "server_proc: cairn serve did not answer within %d ms\n",
+		START_TIMEOUT_MS);
+	reap_killed(server);
+	return -1;
+}
+
+int cairn_test_server_start(cairn_test_server **out, const char *data_dir, const char *project,
+	const char *api_key)
+{
+	cairn_test_server *server = calloc(1, sizeof(*server));
+
+	*out = NULL;
+	if (!server)
+		return -1;
+	snprintf(server->data_dir, sizeof(server->data_dir), "%s", data_dir);
+	snprintf(server->port_file, sizeof(server->port_file), "%s.port", data_dir);
+	snprintf(server->project, sizeof(server->project), "%s", project ? project : "test");
+	snprintf(server->api_key, sizeof(server->api_key), "%s", api_key ? api_key : "test-key");
+	if (spawn(server, 0) < 0 || wait_ready(server) < 0) {
+		free(server);
+		return -1;
+	}
+	*out = server;
+	return 0;
+}
+
+/* SIGTERM and wait up to STOP_TIMEOUT_MS; returns the exit status, or -1 (then killed). */
+static int terminate(cairn_test_server *server)
+{
+	long deadline = monotonic_ms() + STOP_TIMEOUT_MS;
+	int status;
+
+	if (server->pid <= 0)
+		return -1;
+	kill(server->pid, SIGTERM);
+	for (;;) {
+		pid_t done = waitpid(server->pid, &status, WNOHANG);
+
+		if (done == server->pid)
+			break;
+		if (done < 0 && errno != EINTR) {
+			server->pid = 0;
+			return -1;
+		}
+		if (monotonic_ms() >= deadline) {
+			fprintf(stderr, "server_proc: cairn serve ignored SIGTERM; killing it\n");
+			reap_killed(server);
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	server->pid = 0;
+	unlink(server->port_file);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	fprintf(stderr, "server_proc: cairn serve died of signal %d\n", WTERMSIG(status));
+	return -1;
+}
+
+int cairn_test_server_stop(cairn_test_server *server)
+{
+	int status;
+
+	if (!server)
+		return -1;
+	status = terminate(server);
+	free(server);
+	return status;
+}
+
+void cairn_test_server_kill(cairn_test_server *server)
+{
+	if (!server)
+		return;
+	reap_killed(server);
+	free(server);
+}
+
+void cairn_test_server_crash(cairn_test_server *server)
+{
+	if (server)
+		reap_killed(server);
+}
+
+int cairn_test_server_restart(cairn_test_server *server)
+{
+	int attempt;
+
+	if (server->pid > 0 && terminate(server) != 0)
+		fprintf(stderr, "server_proc: restart: the old server did not stop cleanly\n");
+	/* The same port keeps clients' URLs valid; it can be briefly unavailable, so retry,
+	 * then settle for any free port. */
+	for (attempt = 0; attempt < 5 && server->port > 0; attempt++) {
+		if (spawn(server, server->port) < 0)
+			return -1;
+		if (wait_ready(server) == 0)
+			return 0;
+		sleep_ms(100);
+	}
+	if (spawn(server, 0) < 0)
+		return -1;
+	return wait_ready(server);
+}
+
+pid_t cairn_test_server_pid(const cairn_test_server *server)
+{
+	return server ? server->pid : 0;
+}
+
+const char *cairn_test_server_url(const cairn_test_server *server)
+{
+	return server ? server->url : "";
+}
+
+int cairn_test_server_port(const cairn_test_server *server)
+{
+	return server ? server->port : 0;
+}
+
+/* ---- HTTP ---- */
+
+typedef struct {
+	char *data;
+	size_t length;
+} buffer;
+
+static size_t collect(char *data, size_t size, size_t count, void *user)
+{
+	buffer *b = user;
+	size_t n = size * count;
+	char *grown = realloc(b->data, b->length + n + 1);
+
+	if (!grown)
+		return 0;
+	b->data = grown;
+	memcpy(b->data + b->length, data, n);
+	b->length += n;
+	b->data[b->length] = '\0';
+	return n;
+}
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int cairn_test_http(long *status, char **body, const char *method, const char *url,
+	const char *const *headers, const char *body_in, size_t body_len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct curl_slist *list = NULL;
+	buffer response = { NULL, 0 };
+	int has_expect = 0, result = -1;
+	CURLcode code;
+	CURL *curl;
+
+	pthread_once(&once, curl_init_once);
+	if (status)
+		*status = 0;
+	if (body)
+		*body = NULL;
+	curl = curl_easy_init();
+	if (!curl)
+		return -1;
+	for (; headers && *headers; headers++) {
+		if (strncasecmp(*headers, "expect:", 7) == 0)
+			has_expect = 1;
+		list = curl_slist_append(list, *headers);
+	}
+	if (!has_expect)
+		list = curl_slist_append(list, "Expect:");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (body_in) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_in);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	} else if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	}
+	code = curl_easy_perform(curl);
+	if (code == CURLE_OK) {
+		if (status)
+			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+		if (body) {
+			*body = response.data ? response.data : strdup("");
+			response.data = NULL;
+		}
+		result = 0;
+	}
+	free(response.data);
+	curl_slist_free_all(list);
+	curl_easy_cleanup(curl);
+	return result;
+}
