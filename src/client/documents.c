@@ -51,6 +51,12 @@ static int parse_input(json_object **out_fields, json_object **out_permissions,
 	input = cairn__json_parse_object(json, length, CAIRN_JSON_MAX_DEPTH);
 	if (!input)
 		return cairn__error_code();
+	/* Checked here too: the parser's own bound lets one extra level through. */
+	if (cairn__json_depth(input) > CAIRN_JSON_MAX_DEPTH) {
+		rc = cairn__error_set(CAIRN_EINVALID, "invalid JSON: nested deeper than %d levels",
+			CAIRN_JSON_MAX_DEPTH);
+		goto cleanup;
+	}
 	if (json_object_object_get_ex(input, "$permissions", &permissions) && permissions) {
 		size_t count;
 

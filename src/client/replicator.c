@@ -84,7 +84,7 @@ cleanup:
 	if (keep)
 		*keep = response;
 	else
-		cairn__http_response_clear(&response);
+		cairn__http_client_response_clear(&response);
 	return rc;
 }
 
@@ -105,7 +105,7 @@ static int ensure(sync_session *session, const char *get_path, const char *creat
 		rc = unexpected(&response, what);
 		goto cleanup;
 	}
-	cairn__http_response_clear(&response);
+	cairn__http_client_response_clear(&response);
 	json_object_put(reply);
 	rc = request(&reply, &status, session, "POST", create_path, create_body,
 		strlen(create_body), &response);
@@ -114,7 +114,7 @@ static int ensure(sync_session *session, const char *get_path, const char *creat
 		rc = unexpected(&response, what);
 cleanup:
 	json_object_put(reply);
-	cairn__http_response_clear(&response);
+	cairn__http_client_response_clear(&response);
 	return rc;
 }
 
@@ -250,7 +250,7 @@ static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session
 	}
 cleanup:
 	json_object_put(reply);
-	cairn__http_response_clear(&response);
+	cairn__http_client_response_clear(&response);
 	free(body);
 	cairn__mutations_free(mutations, count);
 	if (rc == 0 && count == 0)
@@ -353,7 +353,7 @@ static int pull(sync_session *session)
 		if (rc == 0)
 			rc = cairn__pull_apply(&applied, &more, &next, session->store, reply);
 		json_object_put(reply);
-		cairn__http_response_clear(&response);
+		cairn__http_client_response_clear(&response);
 		if (rc != 0)
 			return rc;
 		session->result.pulled += applied;

@@ -66,7 +66,10 @@ static const char *const statement_sql[STMT_COUNT] = {
 };
 
 /* docs.seq is the rowid: it stays put across updates (upsert, never REPLACE), so it orders
- * documents by when they first appeared locally, standing in for Appwrite's $sequence. */
+ * documents by when they first appeared locally, standing in for Appwrite's $sequence.
+ * outbox.seq only orders the rows present (commit order); it has no AUTOINCREMENT because
+ * that would write sqlite_sequence on every put, and reuse after the outbox drains is
+ * harmless. */
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS server_docs("
@@ -80,7 +83,7 @@ static const char schema_sql[] =
 	" permissions TEXT NOT NULL DEFAULT '[]', pending INTEGER NOT NULL DEFAULT 0,"
 	" UNIQUE(collection, id));"
 	"CREATE TABLE IF NOT EXISTS outbox("
-	" seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id TEXT NOT NULL UNIQUE,"
+	" seq INTEGER PRIMARY KEY, mutation_id TEXT NOT NULL UNIQUE,"
 	" op TEXT NOT NULL CHECK (op IN ('put', 'patch', 'delete')),"
 	" collection TEXT NOT NULL, doc_id TEXT NOT NULL, base_version INTEGER NOT NULL,"
 	" prev_mutation TEXT, hlc INTEGER NOT NULL, payload TEXT, permissions TEXT,"
@@ -437,12 +440,20 @@ int cairn_store_open(cairn_store **out, const char *path, const cairn_store_opti
 	}
 	sqlite3_extended_result_codes(store->db, 0);
 	sqlite3_busy_timeout(store->db, store->options.busy_timeout_ms);
-	rc = exec_sql(store, "PRAGMA journal_mode = WAL", "switching the store to WAL mode");
+	/* Small pages (only effective when the file is created): every commit appends each page
+	 * it dirtied to the WAL, and a single write touches about six pages (view row and index,
+	 * outbox row and two indexes, the clock), so 1 KiB pages cut the bytes written per put
+	 * by three quarters; that is most of the cost of a write. */
+	rc = exec_sql(store, "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL",
+		"switching the store to WAL mode");
 	if (rc != 0)
 		goto cleanup;
 	/* In WAL mode NORMAL is durable against application crashes (what the outbox promises);
-	 * only a power loss may drop the last commits, never corrupt the file. */
-	rc = exec_sql(store, "PRAGMA synchronous = NORMAL", "configuring the store");
+	 * only a power loss may drop the last commits, never corrupt the file.
+	 * A checkpoint every ~10 MiB of WAL instead of 1000 pages lets rewrites of hot pages
+	 * coalesce between checkpoints. */
+	rc = exec_sql(store, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000",
+		"configuring the store");
 	if (rc != 0)
 		goto cleanup;
 	rc = prepare_schema(store);

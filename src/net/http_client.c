@@ -139,7 +139,7 @@ void cairn__http_client_free(cairn__http_client *client)
 	free(client);
 }
 
-void cairn__http_response_clear(cairn__http_response *response)
+void cairn__http_client_response_clear(cairn__http_response *response)
 {
 	if (!response)
 		return;

@@ -22,13 +22,13 @@ int cairn__http_client_new(cairn__http_client **out, const char *base_url, const
 void cairn__http_client_free(cairn__http_client *client);
 
 /* Sends `method` `base_url` + `path` with an optional JSON `body` (NULL: none) and fills *out
- * (clear it with cairn__http_response_clear). Returns 0 whenever the server answered, whatever
+ * (clear it with cairn__http_client_response_clear). Returns 0 whenever the server answered, whatever
  * the status; CAIRN_EOFFLINE when it could not be reached or the connection broke
  * ("cannot reach http://...: Connection refused"); CAIRN_ENOMEM; CAIRN_ESERVER for a reply
  * too large to hold. */
 int cairn__http_request(cairn__http_response *out, cairn__http_client *client,
 	const char *method, const char *path, const char *body, size_t body_length);
-void cairn__http_response_clear(cairn__http_response *response);
+void cairn__http_client_response_clear(cairn__http_response *response);
 
 /* The "message" of an Appwrite error body, or a short excerpt of the body; never NULL.
  * Writes into `buffer`. */

@@ -1,0 +1,582 @@
+/* sync_apply.c: the replicator's local half without a server: the fold of pending mutations,
+ * push results (applied, conflict by last-write-wins, rejected) and pull pages. */
+#include <inttypes.h>
+#include <time.h>
+
+#include "client/client_test.h"
+#include "client/store_int.h"
+#include "util/hlc.h"
+
+#define SERVER_DOC(id, version, fields) \
+	"{\"$id\":\"" id "\",\"$collectionId\":\"items\",\"$databaseId\":\"main\"," \
+	"\"$createdAt\":\"2020-01-01T00:00:00.000+00:00\"," \
+	"\"$updatedAt\":\"2020-01-02T00:00:00.000+00:00\",\"$permissions\":[]," \
+	"\"$version\":" #version ",\"$sequence\":\"1\"" fields "}"
+
+typedef struct {
+	cairn__mutation *mutations;
+	size_t count;
+} batch;
+
+static void load(batch *b, client_env *env, size_t limit)
+{
+	assert_int_equal(cairn__outbox_load_batch(&b->mutations, &b->count, env->store, limit), 0);
+}
+
+static void unload(batch *b)
+{
+	cairn__mutations_free(b->mutations, b->count);
+	b->mutations = NULL;
+	b->count = 0;
+}
+
+/* Applies reply text (with %s placeholders for the batch's mutation ids, in order). */
+static int apply(cairn__push_tally *tally, client_env *env, batch *b, const char *format)
+{
+	char reply_text[8192];
+	json_object *reply;
+	int rc;
+
+	snprintf(reply_text, sizeof(reply_text), format,
+		b->count > 0 ? b->mutations[0].mutation_id : "",
+		b->count > 1 ? b->mutations[1].mutation_id : "",
+		b->count > 2 ? b->mutations[2].mutation_id : "");
+	reply = json_tokener_parse(reply_text);
+	if (!reply)
+		fail_msg("bad test reply: %s", reply_text);
+	rc = cairn__push_apply(tally, env->store, b->mutations, b->count, reply);
+	json_object_put(reply);
+	return rc;
+}
+
+static int64_t future_hlc(void)
+{
+	return ((int64_t)time(NULL) * 1000 + 3600 * 1000) << 16;
+}
+
+static void test_client_sync_apply__fold(void **state)
+{
+	cairn__view view = { 0 };
+	json_object *a = json_tokener_parse("{\"x\":1,\"y\":2}");
+	json_object *b = json_tokener_parse("{\"y\":3,\"z\":null}");
+	json_object *rights = json_tokener_parse("[\"read(\\\"any\\\")\"]");
+	json_object *value = NULL;
+
+	(void)state;
+	/* A patch on nothing stays nothing (the server rejects it). */
+	assert_int_equal(cairn__view_apply(&view, "patch", b, NULL, 1000), 0);
+	assert_false(view.exists);
+	assert_int_equal(cairn__view_apply(&view, "put", a, rights, 1000), 0);
+	assert_true(view.exists);
+	assert_string_equal(view.created_at, "1970-01-01T00:00:01.000+00:00");
+	assert_int_equal(cairn__view_apply(&view, "patch", b, NULL, 2000), 0);
+	assert_string_equal(view.created_at, "1970-01-01T00:00:01.000+00:00");
+	assert_string_equal(view.updated_at, "1970-01-01T00:00:02.000+00:00");
+	assert_true(json_object_object_get_ex(view.data, "y", &value));
+	assert_int_equal(json_object_get_int(value), 3);
+	assert_true(json_object_object_get_ex(view.data, "x", &value));
+	assert_true(json_object_object_get_ex(view.data, "z", &value));
+	assert_null(value);
+	assert_int_equal(json_object_array_length(view.permissions), 1);
+	assert_int_equal(cairn__view_apply(&view, "delete", NULL, NULL, 3000), 0);
+	assert_false(view.exists);
+	assert_null(view.data);
+	/* A put after a delete starts over: new $createdAt, default permissions. */
+	assert_int_equal(cairn__view_apply(&view, "put", b, NULL, 4000), 0);
+	assert_string_equal(view.created_at, "1970-01-01T00:00:04.000+00:00");
+	assert_int_equal(json_object_array_length(view.permissions), 0);
+	assert_false(json_object_object_get_ex(view.data, "x", NULL));
+	assert_int_equal(cairn__view_apply(&view, "fly", b, NULL, 5000), CAIRN_EINVALID);
+	cairn__view_clear(&view);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(rights);
+}
+
+static void test_client_sync_apply__lww_order(void **state)
+{
+	(void)state;
+	/* HLC decides; equal HLCs fall to the client id (a REST write's author "" loses). */
+	assert_true(cairn__hlc_compare(10, "c-a", 9, "c-z") > 0);
+	assert_true(cairn__hlc_compare(9, "c-z", 10, "c-a") < 0);
+	assert_true(cairn__hlc_compare(10, "c-b", 10, "c-a") > 0);
+	assert_true(cairn__hlc_compare(10, "c-a", 10, "") > 0);
+}
+
+static void test_client_sync_apply__push_body(void **state)
+{
+	client_env env;
+	batch b = { 0 };
+	json_object *body;
+	json_object *mutations;
+	json_object *m;
+	char *text = NULL;
+	size_t length = 0;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a",
+		"{\"t\":\"x\\\"y\",\"$permissions\":[\"read(\\\"any\\\")\"]}"), 0);
+	assert_int_equal(cairn_doc_patch(env.store, "items", "a", "{\"n\":1}"), 0);
+	assert_int_equal(cairn_doc_delete(env.store, "items", "a"), 0);
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 3);
+	assert_int_equal(cairn__push_body(&text, &length, env.store, b.mutations, b.count), 0);
+	assert_int_equal(strlen(text), length);
+	body = json_tokener_parse(text);
+	assert_non_null(body);
+	assert_int_equal(strncmp(client_string(body, "clientId"), "c-", 2), 0);
+	assert_true(json_object_object_get_ex(body, "mutations", &mutations));
+	assert_int_equal(json_object_array_length(mutations), 3);
+	m = json_object_array_get_idx(mutations, 0);
+	assert_string_equal(client_string(m, "op"), "put");
+	assert_string_equal(client_string(m, "id"), "a");
+	assert_string_equal(client_string(m, "collection"), "items");
+	assert_int_equal(client_int(m, "baseVersion"), 0);
+	assert_true(client_int(m, "hlc") > 0);
+	assert_true(json_object_object_get_ex(m, "prevMutationId", NULL));
+	assert_true(json_object_object_get_ex(m, "permissions", NULL));
+	assert_string_equal(client_string(json_object_object_get(m, "data"), "t"), "x\"y");
+	m = json_object_array_get_idx(mutations, 1);
+	assert_string_equal(client_string(m, "prevMutationId"), b.mutations[0].mutation_id);
+	assert_false(json_object_object_get_ex(m, "permissions", NULL));
+	m = json_object_array_get_idx(mutations, 2);
+	assert_string_equal(client_string(m, "op"), "delete");
+	assert_false(json_object_object_get_ex(m, "data", NULL));
+	json_object_put(body);
+	free(text);
+	unload(&b);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__applied_chain(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	batch b = { 0 };
+	json_object *doc;
+	json_object *outbox;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"title\":\"local\"}"), 0);
+	assert_int_equal(cairn_doc_patch(env.store, "items", "a", "{\"n\":1}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"title\":\"b\"}"), 0);
+
+	/* Only the first mutation goes out: the patch behind it is rebased onto version 5. */
+	load(&b, &env, 1);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":[{\"mutationId\":\"%s\","
+		"\"status\":\"applied\",\"version\":5,\"document\":"
+		SERVER_DOC("a", 5, ",\"title\":\"local\"") "}]}"), 0);
+	assert_int_equal(tally.applied, 1);
+	unload(&b);
+	outbox = client_outbox(env.store);
+	assert_int_equal(json_object_array_length(outbox), 2);
+	assert_string_equal(client_string(json_object_array_get_idx(outbox, 0), "op"), "patch");
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 0), "baseVersion"), 5);
+	json_object_put(outbox);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox WHERE "
+		"prev_mutation IS NOT NULL"), 0);
+	/* The view keeps the pending patch on top of the acknowledged server state. */
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "$createdAt"), "2020-01-01T00:00:00.000+00:00");
+	assert_string_equal(client_string(doc, "title"), "local");
+	assert_int_equal(client_int(doc, "n"), 1);
+	json_object_put(doc);
+
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":6,\"document\":"
+		SERVER_DOC("a", 6, ",\"title\":\"local\",\"n\":1") "},"
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":7,\"document\":"
+		SERVER_DOC("b", 7, ",\"title\":\"b\"") "}]}"), 0);
+	assert_int_equal(tally.applied, 2);
+	unload(&b);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox"), 0);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs WHERE pending = 1"),
+		0);
+	assert_int_equal(client_sql_int(env.path, "SELECT version FROM server_docs WHERE "
+		"id = 'a'"), 6);
+	doc = client_get(env.store, "items", "b");
+	assert_string_equal(client_string(doc, "$updatedAt"), "2020-01-02T00:00:00.000+00:00");
+	json_object_put(doc);
+	/* The next local write is based on the acknowledged version. */
+	assert_int_equal(cairn_doc_delete(env.store, "items", "a"), 0);
+	outbox = client_outbox(env.store);
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 0), "baseVersion"), 6);
+	json_object_put(outbox);
+	/* An acknowledged delete leaves a tombstone in the server copy and nothing in the view. */
+	load(&b, &env, 10);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":[{\"mutationId\":\"%s\","
+		"\"status\":\"applied\",\"version\":8,\"document\":null}]}"), 0);
+	unload(&b);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs WHERE id = 'a'"), 0);
+	assert_int_equal(client_sql_int(env.path, "SELECT deleted FROM server_docs WHERE "
+		"id = 'a'"), 1);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{}"), 0);
+	outbox = client_outbox(env.store);
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 0), "baseVersion"), 8);
+	json_object_put(outbox);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__conflict_local_wins(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	batch b = { 0 };
+	json_object *doc;
+	json_object *outbox;
+	json_object *conflicts;
+	json_object *entry;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"title\":\"mine\"}"), 0);
+	assert_int_equal(cairn_doc_patch(env.store, "items", "a", "{\"n\":2}"), 0);
+	load(&b, &env, 10);
+	/* The remote write is older (HLC 1) by another client: both local mutations win. */
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"conflict\",\"current\":{\"version\":3,"
+		"\"deleted\":false,\"hlc\":1,\"author\":\"c-other\",\"document\":"
+		SERVER_DOC("a", 3, ",\"title\":\"theirs\"") "}},"
+		"{\"mutationId\":\"%s\",\"status\":\"conflict\",\"current\":{\"version\":3,"
+		"\"deleted\":false,\"hlc\":1,\"author\":\"c-other\",\"document\":"
+		SERVER_DOC("a", 3, ",\"title\":\"theirs\"") "}}]}"), 0);
+	assert_int_equal(tally.conflicts, 2);
+	assert_int_equal(tally.requeued, 2);
+	assert_int_equal(tally.applied + tally.dropped + tally.rejected, 0);
+	unload(&b);
+	outbox = client_outbox(env.store);
+	assert_int_equal(json_object_array_length(outbox), 2);
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 0), "baseVersion"), 3);
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 1), "baseVersion"), 3);
+	json_object_put(outbox);
+	/* The chain survives: the second follows the first, the first starts it. */
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox o JOIN outbox p ON "
+		"o.prev_mutation = p.mutation_id"), 1);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "title"), "mine");
+	assert_int_equal(client_int(doc, "n"), 2);
+	json_object_put(doc);
+	conflicts = client_conflicts(env.store);
+	assert_int_equal(json_object_array_length(conflicts), 2);
+	entry = json_object_array_get_idx(conflicts, 0);
+	assert_string_equal(client_string(entry, "winner"), "local");
+	assert_string_equal(client_string(entry, "strategy"), "lww");
+	assert_string_equal(client_string(entry, "documentId"), "a");
+	assert_string_equal(client_string(json_object_object_get(entry, "remote"), "title"),
+		"theirs");
+	assert_string_equal(client_string(json_object_object_get(entry, "local"), "title"),
+		"mine");
+	assert_true(client_int(entry, "id") > client_int(json_object_array_get_idx(conflicts, 1),
+		"id"));
+	json_object_put(conflicts);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__conflict_remote_wins(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	cairn_store_status status;
+	batch b = { 0 };
+	json_object *doc;
+	json_object *outbox;
+	json_object *conflicts;
+	char reply[4096];
+	int64_t remote = future_hlc();
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"title\":\"mine\"}"), 0);
+	load(&b, &env, 10);
+	snprintf(reply, sizeof(reply), "{\"results\":[{\"mutationId\":\"%%s\",\"status\":"
+		"\"conflict\",\"current\":{\"version\":4,\"deleted\":false,\"hlc\":%" PRId64 ","
+		"\"author\":\"c-other\",\"document\":" SERVER_DOC("a", 4, ",\"title\":\"theirs\"")
+		"}}]}", remote);
+	assert_int_equal(apply(&tally, &env, &b, reply), 0);
+	assert_int_equal(tally.dropped, 1);
+	assert_int_equal(tally.conflicts, 1);
+	unload(&b);
+	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
+	assert_int_equal(status.pending, 0);
+	assert_int_equal(status.conflicts, 1);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "title"), "theirs");
+	json_object_put(doc);
+	conflicts = client_conflicts(env.store);
+	assert_string_equal(client_string(json_object_array_get_idx(conflicts, 0), "winner"),
+		"remote");
+	assert_string_equal(client_string(json_object_object_get(
+		json_object_array_get_idx(conflicts, 0), "local"), "title"), "mine");
+	json_object_put(conflicts);
+	/* The remote clock was absorbed; the next write is based on the remote version. */
+	assert_int_equal(cairn_doc_patch(env.store, "items", "a", "{\"n\":1}"), 0);
+	outbox = client_outbox(env.store);
+	assert_true(client_int(json_object_array_get_idx(outbox, 0), "hlc") > remote);
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 0), "baseVersion"), 4);
+	json_object_put(outbox);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__conflict_ties_and_deletes(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	batch b = { 0 };
+	json_object *conflicts;
+	char reply[2048];
+	char *text = NULL;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"v\":1}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"v\":1}"), 0);
+	load(&b, &env, 10);
+	/* Same HLC: the author "zzz" sorts after our "c-..." id and wins; the deleted remote
+	 * document on "a" (tombstone) loses to us because "" sorts first. */
+	snprintf(reply, sizeof(reply), "{\"results\":["
+		"{\"mutationId\":\"%%s\",\"status\":\"conflict\",\"current\":{\"version\":9,"
+		"\"deleted\":true,\"hlc\":%" PRId64 ",\"author\":\"\",\"document\":null}},"
+		"{\"mutationId\":\"%%s\",\"status\":\"conflict\",\"current\":{\"version\":10,"
+		"\"deleted\":true,\"hlc\":%" PRId64 ",\"author\":\"zzz\",\"document\":null}}]}",
+		b.mutations[0].hlc, b.mutations[1].hlc);
+	assert_int_equal(apply(&tally, &env, &b, reply), 0);
+	assert_int_equal(tally.requeued, 1);
+	assert_int_equal(tally.dropped, 1);
+	unload(&b);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "b"), CAIRN_ENOTFOUND);
+	text = NULL;
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "a"), 0);
+	cairn_free(text);
+	conflicts = client_conflicts(env.store);
+	assert_int_equal(json_object_array_length(conflicts), 2);
+	/* Newest first: "b" lost, its remote side is a deletion (null). */
+	assert_string_equal(client_string(json_object_array_get_idx(conflicts, 0), "documentId"),
+		"b");
+	assert_null(json_object_object_get(json_object_array_get_idx(conflicts, 0), "remote"));
+	json_object_put(conflicts);
+	assert_int_equal(client_sql_int(env.path, "SELECT base_version FROM outbox"), 9);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__rejected(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	cairn_store_status status;
+	batch b = { 0 };
+	json_object *outbox;
+	json_object *entry;
+	char *text = NULL;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"v\":1}"), 0);
+	assert_int_equal(cairn_doc_patch(env.store, "items", "a", "{\"w\":2}"), 0);
+	load(&b, &env, 1);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":[{\"mutationId\":\"%s\","
+		"\"status\":\"rejected\",\"error\":{\"message\":\"Collection with the requested ID "
+		"'items' could not be found.\",\"code\":404,\"type\":\"collection_not_found\"}}]}"), 0);
+	assert_int_equal(tally.rejected, 1);
+	unload(&b);
+	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
+	assert_int_equal(status.rejected, 1);
+	assert_int_equal(status.pending, 1);
+	outbox = client_outbox(env.store);
+	entry = json_object_array_get_idx(outbox, 0);
+	assert_string_equal(client_string(entry, "state"), "rejected");
+	assert_non_null(strstr(client_string(entry, "error"), "could not be found"));
+	assert_non_null(strstr(client_string(entry, "error"), "collection_not_found"));
+	json_object_put(outbox);
+	/* The patch no longer follows the parked put, and the view drops the put: a patch on
+	 * nothing leaves nothing. */
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox WHERE "
+		"prev_mutation IS NOT NULL"), 0);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "a"), CAIRN_ENOTFOUND);
+	/* The next batch skips the rejected entry. */
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 1);
+	assert_string_equal(b.mutations[0].op, "patch");
+	unload(&b);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__malformed_reply_changes_nothing(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	batch b = { 0 };
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"v\":1}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"v\":1}"), 0);
+	load(&b, &env, 10);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":[{\"mutationId\":\"%s\","
+		"\"status\":\"applied\",\"version\":1,\"document\":null}]}"), CAIRN_ESERVER);
+	assert_int_equal(apply(&tally, &env, &b, "{\"nothing\":1}"), CAIRN_ESERVER);
+	/* Second result broken: the first must not stay applied either (one transaction). */
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":1,\"document\":null},"
+		"{\"mutationId\":\"%s\",\"status\":\"weird\"}]}"), CAIRN_ESERVER);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":1,\"document\":null},"
+		"{\"mutationId\":\"wrong\",\"status\":\"applied\",\"version\":2}]}"), CAIRN_ESERVER);
+	unload(&b);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox WHERE "
+		"state = 'pending'"), 2);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM server_docs"), 0);
+	client_env_free(&env);
+}
+
+static int pull(client_env *env, uint64_t *applied, int64_t *checkpoint, const char *text)
+{
+	json_object *page = json_tokener_parse(text);
+	int more = 0;
+	int rc;
+
+	if (!page)
+		fail_msg("bad test page: %s", text);
+	rc = cairn__pull_apply(applied, &more, checkpoint, env->store, page);
+	json_object_put(page);
+	return rc;
+}
+
+static void test_client_sync_apply__pull_pages(void **state)
+{
+	client_env env;
+	cairn_store_status status;
+	uint64_t applied = 0;
+	int64_t checkpoint = 0;
+	json_object *doc;
+	json_object *outbox;
+	char page[2048];
+	char *text = NULL;
+	int64_t remote = future_hlc();
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "gone", "{\"v\":1}"), 0);
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"x\",\"version\":1,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("x", 1, ",\"t\":\"one\"") "},"
+		"{\"collection\":\"items\",\"id\":\"y\",\"version\":2,\"deleted\":false,\"hlc\":6,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("y", 2, ",\"t\":\"two\"") "}],"
+		"\"checkpoint\":2,\"more\":true}"), 0);
+	assert_int_equal(applied, 2);
+	assert_int_equal(checkpoint, 2);
+	doc = client_get(env.store, "items", "x");
+	assert_string_equal(client_string(doc, "t"), "one");
+	assert_false(json_object_object_get_ex(doc, "$version", NULL));
+	json_object_put(doc);
+
+	/* A local edit of y, then the server's newer y: the edit stays on top. A tombstone for
+	 * x removes it. */
+	assert_int_equal(cairn_doc_patch(env.store, "items", "y", "{\"mine\":true}"), 0);
+	snprintf(page, sizeof(page), "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"y\",\"version\":3,\"deleted\":false,\"hlc\":%"
+		PRId64 ",\"author\":\"c-o\",\"document\":" SERVER_DOC("y", 3, ",\"t\":\"newer\"") "},"
+		"{\"collection\":\"items\",\"id\":\"x\",\"version\":4,\"deleted\":true,\"hlc\":7,"
+		"\"author\":\"\",\"document\":null}],\"checkpoint\":4,\"more\":false}", remote);
+	assert_int_equal(pull(&env, &applied, &checkpoint, page), 0);
+	assert_int_equal(applied, 2);
+	doc = client_get(env.store, "items", "y");
+	assert_string_equal(client_string(doc, "t"), "newer");
+	assert_true(json_object_get_boolean(json_object_object_get(doc, "mine")));
+	json_object_put(doc);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "x"), CAIRN_ENOTFOUND);
+	/* The pending patch keeps its original base (2): pushing it will meet version 3 as a
+	 * conflict and be judged by LWW, rather than silently overwrite it. */
+	outbox = client_outbox(env.store);
+	assert_int_equal(client_int(json_object_array_get_idx(outbox, 1), "baseVersion"), 2);
+	json_object_put(outbox);
+	/* The remote clock was observed. */
+	assert_int_equal(cairn_doc_put(env.store, "items", "z", "{}"), 0);
+	outbox = client_outbox(env.store);
+	assert_true(client_int(json_object_array_get_idx(outbox, 2), "hlc") > remote);
+	json_object_put(outbox);
+	/* Replaying an old page changes nothing. */
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"x\",\"version\":1,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("x", 1, ",\"t\":\"one\"") "}],"
+		"\"checkpoint\":4,\"more\":false}"), 0);
+	assert_int_equal(applied, 0);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "x"), CAIRN_ENOTFOUND);
+	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
+	assert_int_equal(status.checkpoint, 4);
+	/* The locally created document that the server never saw is untouched. */
+	doc = client_get(env.store, "items", "gone");
+	json_object_put(doc);
+	/* A malformed page is refused whole, checkpoint unchanged. */
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"q\",\"version\":9,\"deleted\":false,"
+		"\"document\":" SERVER_DOC("q", 9, "") "},"
+		"{\"collection\":\"items\",\"id\":\"bad id\",\"version\":10}],"
+		"\"checkpoint\":10,\"more\":false}"), CAIRN_ESERVER);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "q"), CAIRN_ENOTFOUND);
+	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
+	assert_int_equal(status.checkpoint, 4);
+	client_env_free(&env);
+}
+
+static void test_client_sync_apply__new_remote_forgets_server_state(void **state)
+{
+	client_env env;
+	cairn_store_status status;
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, "http://127.0.0.1:1/v1", "p", NULL, "one" };
+	uint64_t applied = 0;
+	int64_t checkpoint = 0;
+	json_object *doc;
+	char *text = NULL;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_store_set_remote(env.store, &remote), 0);
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"x\",\"version\":1,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("x", 1, ",\"t\":\"one\"") "},"
+		"{\"collection\":\"items\",\"id\":\"y\",\"version\":2,\"deleted\":false,\"hlc\":6,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("y", 2, ",\"t\":\"two\"") "}],"
+		"\"checkpoint\":2,\"more\":false}"), 0);
+	assert_int_equal(cairn_doc_patch(env.store, "items", "y", "{\"mine\":1}"), 0);
+	/* Same remote again: nothing forgotten. */
+	assert_int_equal(cairn_store_set_remote(env.store, &remote), 0);
+	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
+	assert_int_equal(status.checkpoint, 2);
+	remote.database = "two";
+	assert_int_equal(cairn_store_set_remote(env.store, &remote), 0);
+	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
+	assert_int_equal(status.checkpoint, 0);
+	assert_int_equal(status.pending, 1);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "x"), CAIRN_ENOTFOUND);
+	/* y's pending patch had nothing under it any more: it stays queued, the view is empty. */
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "y"), CAIRN_ENOTFOUND);
+	assert_int_equal(client_sql_int(env.path, "SELECT base_version FROM outbox"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "z", "{}"), 0);
+	doc = client_get(env.store, "items", "z");
+	assert_string_equal(client_string(doc, "$databaseId"), "two");
+	json_object_put(doc);
+	client_env_free(&env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_sync_apply__fold),
+		cmocka_unit_test(test_client_sync_apply__lww_order),
+		cmocka_unit_test(test_client_sync_apply__push_body),
+		cmocka_unit_test(test_client_sync_apply__applied_chain),
+		cmocka_unit_test(test_client_sync_apply__conflict_local_wins),
+		cmocka_unit_test(test_client_sync_apply__conflict_remote_wins),
+		cmocka_unit_test(test_client_sync_apply__conflict_ties_and_deletes),
+		cmocka_unit_test(test_client_sync_apply__rejected),
+		cmocka_unit_test(test_client_sync_apply__malformed_reply_changes_nothing),
+		cmocka_unit_test(test_client_sync_apply__pull_pages),
+		cmocka_unit_test(test_client_sync_apply__new_remote_forgets_server_state),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
