@@ -381,7 +381,7 @@ static int load_remote(sync_session *session)
 		return rc;
 	if (rc == 0 || !session->url[0])
 		return cairn__error_set(CAIRN_ENOREMOTE, "no remote is configured: call "
-			"cairn_store_set_remote() (or `cairn remote set`) first");
+			"cairn_store_set_remote() first");
 	if ((rc = cairn__meta_get_text(session->store, "remote_project", &session->project)) < 0)
 		return rc;
 	if ((rc = cairn__meta_get_text(session->store, "remote_api_key", &session->api_key)) < 0)
@@ -396,7 +396,7 @@ static int load_remote(sync_session *session)
 /* Records the outcome in meta; keeps the caller's error message intact. */
 static void record_outcome(cairn_store *store, int code)
 {
-	char message[256];
+	char message[1024];
 
 	snprintf(message, sizeof(message), "%s", code ? cairn_error_last() : "");
 	if (cairn__store_begin(store) == 0) {
@@ -449,7 +449,7 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 		}
 	}
 	if (rc == 0) {
-		char message[256];
+		char message[1024];
 
 		snprintf(message, sizeof(message), "%s", cairn_error_last());
 		rc = pull(&session);
@@ -458,19 +458,10 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 			cairn__error_set(rc, "%s", message);
 		}
 	}
+	if (cairn__meta_get_int64(store, "checkpoint", &session.result.checkpoint) < 0)
+		session.result.checkpoint = 0;
 	record_outcome(store, rc);
 cleanup:
-	{
-		int64_t checkpoint = 0;
-		int saved = rc ? rc : 0;
-		char message[256];
-
-		snprintf(message, sizeof(message), "%s", cairn_error_last());
-		if (cairn__meta_get_int64(store, "checkpoint", &checkpoint) > 0)
-			session.result.checkpoint = checkpoint;
-		if (saved)
-			cairn__error_set(saved, "%s", message);
-	}
 	if (out)
 		*out = session.result;
 	cairn__http_client_free(session.http);

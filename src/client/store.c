@@ -497,9 +497,9 @@ static int meta_differs(cairn_store *store, const char *key, const char *value, 
 	return 0;
 }
 
-/* A different server or database means the server copy, checkpoint and base versions
- * describe someone else's data: forget them, keep every pending local change (its base
- * becomes 0, so the new server decides by last-write-wins where documents exist). */
+/* A different database means the server copy, checkpoint and base versions describe other
+ * data: forget them, keep every pending local change (its base becomes 0, so the new
+ * database decides by last-write-wins where documents exist). */
 static int forget_server_state(cairn_store *store)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -532,7 +532,6 @@ cleanup:
 
 int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 {
-	int url_changed = 0;
 	int database_changed = 0;
 	int rc;
 
@@ -560,10 +559,10 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 	rc = cairn__store_begin(store);
 	if (rc != 0)
 		return rc;
-	rc = meta_differs(store, "remote_url", remote->url, &url_changed);
-	if (rc == 0)
-		rc = meta_differs(store, "remote_database", remote->database, &database_changed);
-	if (rc == 0 && (url_changed || database_changed))
+	/* A new URL alone keeps everything: the same server often moves (a new port or host
+	 * name), and the protocol has no server identity to tell a different one apart. */
+	rc = meta_differs(store, "remote_database", remote->database, &database_changed);
+	if (rc == 0 && database_changed)
 		rc = forget_server_state(store);
 	if (rc == 0)
 		rc = cairn__meta_set_text(store, "remote_url", remote->url);

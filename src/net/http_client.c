@@ -69,7 +69,8 @@ static struct curl_slist *append_header(struct curl_slist *list, const char *nam
 	char line[1024];
 	struct curl_slist *grown;
 
-	snprintf(line, sizeof(line), "%s: %s", name, value);
+	/* "Name:" with nothing after the colon tells curl to drop a header it would add. */
+	snprintf(line, sizeof(line), value[0] ? "%s: %s" : "%s:", name, value);
 	grown = curl_slist_append(list, line);
 	if (!grown) {
 		*failed = 1;

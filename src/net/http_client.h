@@ -22,8 +22,8 @@ int cairn__http_client_new(cairn__http_client **out, const char *base_url, const
 void cairn__http_client_free(cairn__http_client *client);
 
 /* Sends `method` `base_url` + `path` with an optional JSON `body` (NULL: none) and fills *out
- * (clear it with cairn__http_client_response_clear). Returns 0 whenever the server answered, whatever
- * the status; CAIRN_EOFFLINE when it could not be reached or the connection broke
+ * (clear it with cairn__http_client_response_clear). Returns 0 whenever the server
+ * answered, whatever the status; CAIRN_EOFFLINE when it could not be reached or the connection broke
  * ("cannot reach http://...: Connection refused"); CAIRN_ENOMEM; CAIRN_ESERVER for a reply
  * too large to hold. */
 int cairn__http_request(cairn__http_response *out, cairn__http_client *client,

@@ -200,7 +200,10 @@ static void parse_body(cairn_api_request *ctx)
 			snprintf(ctx->body_error, sizeof(ctx->body_error), "out of memory");
 		return;
 	}
-	ctx->body = cairn__json_parse_object(body, length, CAIRN_JSON_MAX_DEPTH);
+	/* The envelope ({"mutations":[{"data":...}]}) adds levels around a document; each
+	 * document's own depth is checked against CAIRN_JSON_MAX_DEPTH where it is read. */
+	ctx->body = cairn__json_parse_object(body, length, CAIRN_JSON_MAX_DEPTH +
+		CAIRN_API_ENVELOPE_DEPTH);
 	if (!ctx->body)
 		snprintf(ctx->body_error, sizeof(ctx->body_error), "Invalid request body: %s",
 			cairn_error_last());

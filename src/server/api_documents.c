@@ -61,7 +61,13 @@ static json_object *user_fields_of(cairn_api_request *ctx, json_object *data, co
 		respond_out_of_memory(ctx);
 		goto cleanup;
 	}
-	if (length > CAIRN_API_MAX_DOCUMENT_BYTES) {
+	if (cairn__json_depth(fields) > CAIRN_JSON_MAX_DEPTH) {
+		cairn__http_respond_error(ctx->response, 400, "document_invalid_structure",
+			"Invalid document structure: %s is nested deeper than %d levels.", what,
+			CAIRN_JSON_MAX_DEPTH);
+		json_object_put(fields);
+		fields = NULL;
+	} else if (length > CAIRN_API_MAX_DOCUMENT_BYTES) {
 		cairn__http_respond_error(ctx->response, 400, "document_invalid_structure",
 			"Invalid document structure: %s is %zu bytes of JSON; the limit is %u bytes.",
 			what, length, CAIRN_API_MAX_DOCUMENT_BYTES);

@@ -13,6 +13,8 @@
 #include "storage/storage.h"
 
 #define CAIRN_API_MAX_DOCUMENT_BYTES (1024u * 1024u) /* user fields as JSON */
+#define CAIRN_API_DEPTH_TEXT "32" /* CAIRN_JSON_MAX_DEPTH as text, for messages */
+#define CAIRN_API_ENVELOPE_DEPTH 4 /* request levels around a document (push: body, array, mutation, data) */
 #define CAIRN_API_MAX_PUSH_MUTATIONS 1000
 #define CAIRN_API_MAX_TOTAL 5000                     /* Appwrite's APP_LIMIT_COUNT */
 #define CAIRN_API_MAX_PERMISSIONS 100

@@ -182,6 +182,11 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 		reject(slot, 500, "general_server_error", "Out of memory.");
 		return;
 	}
+	if (cairn__json_depth(slot->fields) > CAIRN_JSON_MAX_DEPTH) {
+		reject(slot, 400, "document_invalid_structure", "Invalid document structure: `data` "
+			"is nested deeper than " CAIRN_API_DEPTH_TEXT " levels.");
+		return;
+	}
 	if (length > CAIRN_API_MAX_DOCUMENT_BYTES) {
 		char message[160];
 		snprintf(message, sizeof(message), "Invalid document structure: `data` is %zu bytes "

@@ -1,18 +1,19 @@
-/* transport.c: the libwebsockets HTTP/1.1 event loop, request assembly, the worker pool and
- * response writing (CORS, preflights, body limits). */
+/* transport.c: the server's HTTP/1.1 transport: libwebsockets raw sockets on one event-loop
+ * thread, our own request parser, the worker pool, and response writing (CORS, limits). */
 #include "server/transport.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,47 +21,25 @@
 
 #include "util/error.h"
 
-#define WRITE_CHUNK (16 * 1024)        /* body bytes per writeable round */
-#define HEADER_SPACE (16 * 1024)       /* response header bytes (cookies, CORS lists) */
-#define MAX_REQUEST_HEADER_DATA (128u * 1024u) /* URL + headers: long queries[] lists fit */
-#define KEEPALIVE_SECONDS 30
+/*
+ * Why raw sockets and our own parser rather than libwebsockets' HTTP server: its parser keeps
+ * every header and every '&'-separated query argument in one fixed array of ~90 fragments
+ * (a compile-time size), so a request with Appwrite's allowed 100 `queries[]` is dropped
+ * without an answer. It also URL-decodes the query before we see it and turns '+' into a
+ * space inside paths. HTTP/1.1 requests are simple to parse, and owning the parser gives
+ * the API the raw query string and every header.
+ */
 
-/* The request headers we copy out of libwebsockets. It only keeps headers it knows by token
- * and "custom" ones it saw; there is no way to list custom names, so they are named here. */
-static const struct {
-	enum lws_token_indexes token;
-	const char *name;
-} known_headers[] = {
-	{ WSI_TOKEN_HTTP_CONTENT_TYPE, "content-type" },
-	{ WSI_TOKEN_HTTP_CONTENT_LENGTH, "content-length" },
-	{ WSI_TOKEN_ORIGIN, "origin" },
-	{ WSI_TOKEN_HTTP_COOKIE, "cookie" },
-	{ WSI_TOKEN_HTTP_AUTHORIZATION, "authorization" },
-	{ WSI_TOKEN_HTTP_ACCEPT, "accept" },
-	{ WSI_TOKEN_HOST, "host" },
-	{ WSI_TOKEN_HTTP_USER_AGENT, "user-agent" },
-	{ WSI_TOKEN_X_FORWARDED_FOR, "x-forwarded-for" },
-};
-
-static const char *const custom_headers[] = {
-	"x-appwrite-project", "x-appwrite-key", "x-appwrite-session", "x-appwrite-jwt",
-	"x-fallback-cookies", "x-appwrite-timestamp", "x-appwrite-response-format",
-	"x-appwrite-locale", "x-sdk-name", "x-sdk-version", "x-sdk-platform", "x-sdk-language",
-	"x-forwarded-user-agent", "x-appwrite-dev-key", "x-appwrite-mode", "x-requested-with",
-};
-
-static const struct {
-	enum lws_token_indexes token;
-	const char *method;
-} method_tokens[] = {
-	{ WSI_TOKEN_GET_URI, "GET" },
-	{ WSI_TOKEN_POST_URI, "POST" },
-	{ WSI_TOKEN_PUT_URI, "PUT" },
-	{ WSI_TOKEN_PATCH_URI, "PATCH" },
-	{ WSI_TOKEN_DELETE_URI, "DELETE" },
-	{ WSI_TOKEN_OPTIONS_URI, "OPTIONS" },
-	{ WSI_TOKEN_HEAD_URI, "HEAD" },
-};
+#define PROTOCOL_NAME "cairn-http"
+#define WRITE_CHUNK (16 * 1024)            /* response bytes per writeable round */
+#define MAX_HEAD (128u * 1024u)            /* request line + headers (100 queries of 4 KiB
+                                            * need about 1.2 MB URL-encoded: 431 above) */
+#define MAX_PIPELINED (256u * 1024u)       /* buffered input while a request is handled */
+#define RX_BUFFER_SIZE (64 * 1024)
+#define KEEPALIVE_SECONDS 30               /* idle connection, or a request head, at most */
+#define BODY_IDLE_SECONDS 30               /* between two pieces of a request body */
+#define WRITE_IDLE_SECONDS 60              /* a client not reading its answer */
+#define DRAIN_SECONDS 10                   /* dropping an unwanted body before closing */
 
 /* Appwrite's CORS allow-list (appwrite-compat.md §2.1). */
 #define CORS_ALLOW_HEADERS "Accept, Origin, Cookie, Set-Cookie, Content-Type, Content-Range, " \
@@ -74,43 +53,58 @@ static const struct {
 #define CORS_ALLOW_METHODS "GET, POST, PUT, PATCH, DELETE"
 #define CORS_EXPOSE_HEADERS "X-Appwrite-Session, X-Fallback-Cookies"
 
+static const char *const known_methods[] = {
+	"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"
+};
+
 typedef struct conn conn;
 
-/* One request and its response. Owned by the loop thread, except while it sits in the
- * worker queue or is being handled (then conn->state == CONN_WORKING and only the worker
- * touches it until it lands in the done queue). */
+/* One request and its response. Owned by the loop thread, except while it is queued for or
+ * handled by a worker (then conn->state == CONN_WORKING and only that worker touches it,
+ * until it lands in the done queue). */
 typedef struct job {
 	struct job *next;
 	conn *conn;
-	cairn_http_request request;
+	cairn_http_request request; /* every string in it is malloc'd, except method */
 	cairn_http_response response;
-	char *body;            /* request body being collected */
+	char *body;                 /* request body being collected */
 	size_t body_capacity;
-	char *origin;          /* request Origin, echoed in CORS headers; NULL if none */
+	int head_only;              /* HEAD: answered as GET, without the body */
 } job;
 
 enum conn_state {
-	CONN_IDLE = 0,   /* between requests */
-	CONN_BODY,       /* collecting the request body */
-	CONN_WORKING,    /* job handed to the workers */
-	CONN_WRITING,    /* writing job->response */
-	CONN_DISCARD     /* answered early (413): dropping the body still arriving; the
-	                  * answer is written (job set) or already out (job NULL) */
+	CONN_HEAD = 0,  /* waiting for (more of) a request head */
+	CONN_BODY,      /* collecting the request body */
+	CONN_WORKING,   /* job handed to the workers */
+	CONN_WRITING,   /* writing job->response */
+	CONN_DRAIN      /* answered and closing: dropping the rest of an unwanted body first */
 };
 
 /* Per-connection state, attached to the wsi as opaque user data. It outlives the wsi when
  * the connection closes while a worker has its job: the close callback then only marks it
  * dead, and the loop frees it when the job comes back. */
 struct conn {
-	conn *prev, *next;     /* transport->conns, for freeing leftovers at shutdown */
-	struct lws *wsi;       /* NULL once closed */
-	job *job;
+	conn *prev, *next;       /* transport->conns, for freeing leftovers at shutdown */
+	struct lws *wsi;         /* NULL once closed */
 	enum conn_state state;
-	int dead;              /* the wsi closed while a worker had the job */
-	int close_after;       /* close instead of keep-alive once the response is written */
-	int body_pending;      /* lws is still delivering request body bytes */
-	int headers_sent;
-	size_t body_sent;
+	int dead;                /* the wsi closed while a worker had the job */
+	job *job;
+
+	char *in;                /* received, not yet consumed bytes */
+	size_t in_length, in_capacity;
+	size_t scan_from;        /* where to resume looking for the end of the head */
+	int rx_paused;           /* lws_rx_flow_control(0) while too much is buffered */
+
+	int keep_alive;          /* keep the connection after this exchange */
+	int close_after;         /* close once the response is written */
+	int chunked;             /* body in chunked transfer coding */
+	size_t body_remaining;   /* Content-Length bytes still to come; chunk bytes left */
+	int chunk_state;         /* chunked decoder: 0 size line, 1 data, 2 CRLF, 3 trailers */
+	int expect_continue;     /* the client waits for "100 Continue" */
+	size_t discard_remaining;/* body bytes of an early-answered request still to drop */
+
+	char *out_head;          /* serialized status line and headers */
+	size_t out_head_length, out_head_sent, body_sent;
 };
 
 struct cairn_transport {
@@ -122,13 +116,13 @@ struct cairn_transport {
 
 	pthread_t *threads;
 	int thread_count;
-	pthread_mutex_t lock;  /* guards the two queues and `stopping` */
+	pthread_mutex_t lock;    /* guards the two queues and `stopping` */
 	pthread_cond_t wake;
 	job *queue_head, *queue_tail; /* waiting for a worker */
 	job *done_head, *done_tail;   /* answered, waiting for the loop */
 	int stopping;
 
-	conn *conns;           /* every live or dead-but-busy conn; loop thread only */
+	conn *conns;             /* every live or dead-but-busy conn; loop thread only */
 };
 
 /* ---- jobs and connections (loop thread) ---- */
@@ -142,10 +136,11 @@ static void job_free(job *j)
 	free((char *)j->request.path);
 	free((char *)j->request.query);
 	free((char *)j->request.peer);
-	for (i = 0; i < j->request.header_count; i++)
+	for (i = 0; i < j->request.header_count; i++) {
+		free((char *)j->request.headers[i].name);
 		free((char *)j->request.headers[i].value);
+	}
 	free(j->body);
-	free(j->origin);
 	cairn__http_response_clear(&j->response);
 	free(j);
 }
@@ -165,7 +160,7 @@ static conn *conn_new(cairn_transport *t, struct lws *wsi)
 	return c;
 }
 
-static void conn_unlink_free(cairn_transport *t, conn *c)
+static void conn_free(cairn_transport *t, conn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -173,6 +168,9 @@ static void conn_unlink_free(cairn_transport *t, conn *c)
 		t->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	job_free(c->job);
+	free(c->in);
+	free(c->out_head);
 	free(c);
 }
 
@@ -189,203 +187,461 @@ static void conn_closed(cairn_transport *t, struct lws *wsi)
 		c->dead = 1;
 		return;
 	}
-	job_free(c->job);
-	conn_unlink_free(t, c);
+	conn_free(t, c);
 }
 
-/* Ends the current exchange on a live connection: next request, or close (-1). */
-static int conn_finish(conn *c)
+/* Drops the first `n` buffered input bytes. */
+static void consume_input(conn *c, size_t n)
 {
-	int close_after = c->close_after;
-
-	job_free(c->job);
-	c->job = NULL;
-	c->state = CONN_IDLE;
-	c->headers_sent = 0;
-	c->body_sent = 0;
-	c->close_after = 0;
-	if (close_after && c->body_pending) {
-		/* Closing while the client still sends makes the kernel reset the connection,
-		 * and the client may lose our answer. Read and drop the rest first; a client
-		 * that stopped sending (it waited for 100-continue) is cut off by the timeout. */
-		c->state = CONN_DISCARD;
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, 10);
-		return 0;
-	}
-	if (close_after)
-		return -1;
-	return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+	memmove(c->in, c->in + n, c->in_length - n);
+	c->in_length -= n;
+	c->scan_from = 0;
 }
 
-/* ---- request assembly (loop thread) ---- */
-
-static char *copy_token(struct lws *wsi, enum lws_token_indexes token)
+static int append_input(conn *c, const char *data, size_t length)
 {
-	int len = lws_hdr_total_length(wsi, token);
-	/* Room for the separators lws puts between repeated headers (cookie fragments). */
-	int size = len + 1 + 256;
-	char *text;
+	if (c->in_length + length > c->in_capacity) {
+		size_t capacity = c->in_capacity ? c->in_capacity : 4096;
+		char *grown;
 
-	if (len < 0)
-		return NULL;
-	text = malloc((size_t)size);
-	if (!text)
-		return NULL;
-	len = lws_hdr_copy(wsi, text, size, token);
-	if (len < 0) {
-		free(text);
-		return NULL;
+		while (capacity < c->in_length + length)
+			capacity *= 2;
+		grown = realloc(c->in, capacity + 1);
+		if (!grown)
+			return -1;
+		c->in = grown;
+		c->in_capacity = capacity;
 	}
-	text[len] = '\0';
-	return text;
-}
-
-static char *copy_custom(struct lws *wsi, const char *name)
-{
-	char key[64];
-	int key_len = snprintf(key, sizeof(key), "%s:", name);
-	int len = lws_hdr_custom_length(wsi, key, key_len);
-	char *text;
-
-	if (len < 0)
-		return NULL;
-	text = malloc((size_t)len + 1);
-	if (!text)
-		return NULL;
-	if (lws_hdr_custom_copy(wsi, text, len + 1, key, key_len) < 0) {
-		free(text);
-		return NULL;
-	}
-	text[len] = '\0';
-	return text;
-}
-
-static int add_request_header(job *j, const char *name, char *value)
-{
-	if (j->request.header_count >= CAIRN_HTTP_MAX_HEADERS) {
-		free(value);
-		return 0; /* more than we track; the API never needs them */
-	}
-	j->request.headers[j->request.header_count].name = name;
-	j->request.headers[j->request.header_count].value = value;
-	j->request.header_count++;
+	memcpy(c->in + c->in_length, data, length);
+	c->in_length += length;
+	c->in[c->in_length] = '\0';
 	return 0;
 }
 
-/* Appends `text` to `out`, percent-encoding everything but unreserved bytes and []. */
-static void append_encoded(char **out, const char *text, size_t len)
+/* ---- responses (loop thread) ---- */
+
+static const char *reason_phrase(int status)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-			ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '[' || ch == ']') {
-			*(*out)++ = (char)ch;
-		} else {
-			*(*out)++ = '%';
-			*(*out)++ = hex[ch >> 4];
-			*(*out)++ = hex[ch & 15];
-		}
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return status < 300 ? "OK" : status < 500 ? "Error" : "Server Error";
 	}
 }
 
-/*
- * libwebsockets hands the query string over already URL-decoded ('+' and %xx), split at the
- * raw '&' into fragments "name=value". It never gives the raw bytes, so we re-encode each
- * fragment's name and value and join them: the result decodes (http.c) to exactly what the
- * client sent, including '&', '=' and '+' that were escaped inside a value.
- */
-static char *rebuild_query(struct lws *wsi)
+static int header_value_ok(const char *text)
 {
-	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-	char *fragment = NULL, *query = NULL, *out;
-	int index;
-
-	if (total <= 0)
-		return strdup("");
-	/* Each byte becomes at most 3, plus one '&' per (non-empty) fragment. */
-	query = malloc((size_t)total * 4 + 16);
-	fragment = malloc((size_t)total + 1);
-	if (!query || !fragment)
-		goto failed;
-	out = query;
-	for (index = 0;; index++) {
-		int len = lws_hdr_copy_fragment(wsi, fragment, total + 1, WSI_TOKEN_HTTP_URI_ARGS,
-			index);
-		char *equals;
-
-		if (len < 0)
-			break; /* past the last fragment */
-		if (len == 0)
-			continue; /* "a&&b" */
-		if (strcmp(fragment, "/") == 0)
-			continue; /* what lws reports for a bare trailing '?' */
-		if (out != query)
-			*out++ = '&';
-		equals = strchr(fragment, '=');
-		if (equals) {
-			append_encoded(&out, fragment, (size_t)(equals - fragment));
-			*out++ = '=';
-			append_encoded(&out, equals + 1, strlen(equals + 1));
-		} else {
-			append_encoded(&out, fragment, strlen(fragment));
-		}
-	}
-	*out = '\0';
-	free(fragment);
-	return query;
-
-failed:
-	free(fragment);
-	free(query);
-	return NULL;
+	return text && !strpbrk(text, "\r\n");
 }
 
-/* Builds the request from the parsed headers; NULL on out-of-memory. */
-static job *job_from_wsi(struct lws *wsi, const char *method, enum lws_token_indexes uri_token)
+/* Serializes the status line and headers of c->job->response into c->out_head. */
+static int build_head(conn *c)
 {
-	job *j = calloc(1, sizeof(*j));
-	char peer[128];
-	size_t i;
+	const cairn_http_response *response = &c->job->response;
+	const char *origin = cairn__http_header(&c->job->request, "origin");
+	int no_body = response->status == 204 || response->status == 304 ||
+		response->status < 200;
+	char *text = NULL;
+	size_t length = 0, i;
+	FILE *out = open_memstream(&text, &length);
 
-	if (!j)
+	if (!out)
+		return -1;
+	fprintf(out, "HTTP/1.1 %d %s\r\n", response->status, reason_phrase(response->status));
+	/* A 204 carries neither Content-Type nor Content-Length: RFC 9110 forbids the length,
+	 * and the Appwrite SDKs JSON-parse any body whose type says JSON. */
+	if (!no_body) {
+		if (header_value_ok(response->content_type))
+			fprintf(out, "Content-Type: %s\r\n", response->content_type);
+		fprintf(out, "Content-Length: %zu\r\n", response->body_length);
+	}
+	if (header_value_ok(origin) && *origin)
+		fprintf(out, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+	fprintf(out, "Access-Control-Allow-Credentials: true\r\n"
+		"Access-Control-Expose-Headers: " CORS_EXPOSE_HEADERS "\r\n");
+	for (i = 0; i < response->extra_header_count; i++) {
+		const cairn_http_header *header = &response->extra_headers[i];
+
+		if (header_value_ok(header->name) && !strchr(header->name, ':') &&
+			header_value_ok(header->value))
+			fprintf(out, "%s: %s\r\n", header->name, header->value);
+	}
+	if (c->close_after)
+		fprintf(out, "Connection: close\r\n");
+	fprintf(out, "\r\n");
+	if (fclose(out) != 0 || !text) {
+		free(text);
+		return -1;
+	}
+	free(c->out_head);
+	c->out_head = text;
+	c->out_head_length = length;
+	c->out_head_sent = 0;
+	c->body_sent = 0;
+	if (no_body || c->job->head_only || !response->body)
+		c->job->response.body_length = 0;
+	return 0;
+}
+
+/* Starts writing c->job->response. */
+static int start_writing(conn *c)
+{
+	if (build_head(c) < 0)
+		return -1;
+	c->state = CONN_WRITING;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, WRITE_IDLE_SECONDS);
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* Answers on the loop thread without a worker (preflights, malformed requests, limits).
+ * The response must already be filled in c->job. */
+static int answer_now(conn *c, int close_after)
+{
+	if (close_after)
+		c->close_after = 1;
+	return start_writing(c);
+}
+
+/* An Appwrite error answered by the transport itself, on a fresh or existing job. */
+static int answer_error(conn *c, int status, const char *type, const char *message)
+{
+	if (!c->job && !(c->job = calloc(1, sizeof(*c->job))))
+		return -1;
+	c->job->conn = c;
+	cairn__http_respond_error(&c->job->response, status, type, "%s", message);
+	return answer_now(c, 1);
+}
+
+/* ---- request parsing (loop thread) ---- */
+
+static int hex_digit(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = tolower(ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* Percent-decodes a path ('+' stays '+': that rule is for query strings only). NULL for a
+ * malformed escape or an encoded NUL. */
+static char *decode_path(const char *text, size_t length)
+{
+	char *out = malloc(length + 1);
+	size_t i, o = 0;
+
+	if (!out)
 		return NULL;
-	j->request.method = method;
-	j->request.path = copy_token(wsi, uri_token);
-	j->request.query = rebuild_query(wsi);
-	peer[0] = '\0';
-	lws_get_peer_simple(wsi, peer, sizeof(peer));
-	j->request.peer = strdup(peer);
-	if (!j->request.path || !j->request.query || !j->request.peer)
-		goto failed;
-	for (i = 0; i < sizeof(known_headers) / sizeof(known_headers[0]); i++) {
-		char *value;
+	for (i = 0; i < length; i++) {
+		if (text[i] != '%') {
+			out[o++] = text[i];
+			continue;
+		}
+		if (i + 2 >= length) {
+			free(out);
+			return NULL;
+		}
+		{
+			int high = hex_digit((unsigned char)text[i + 1]);
+			int low = high < 0 ? -1 : hex_digit((unsigned char)text[i + 2]);
 
-		if (lws_hdr_total_length(wsi, known_headers[i].token) <= 0)
-			continue; /* absent (lws reports an empty header the same way) */
-		value = copy_token(wsi, known_headers[i].token);
-		if (value)
-			add_request_header(j, known_headers[i].name, value);
+			if (low < 0 || (high == 0 && low == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(high * 16 + low);
+			i += 2;
+		}
 	}
-	for (i = 0; i < sizeof(custom_headers) / sizeof(custom_headers[0]); i++) {
-		char *value = copy_custom(wsi, custom_headers[i]);
+	out[o] = '\0';
+	return out;
+}
 
-		if (value)
-			add_request_header(j, custom_headers[i], value);
-	}
-	if (cairn__http_header(&j->request, "origin")) {
-		j->origin = strdup(cairn__http_header(&j->request, "origin"));
-		if (!j->origin)
-			goto failed;
-	}
-	return j;
+/* Headers the API may read; when a request has more than CAIRN_HTTP_MAX_HEADERS, these
+ * displace others. */
+static int header_matters(const char *name)
+{
+	return strncmp(name, "x-appwrite-", 11) == 0 || strncmp(name, "content-", 8) == 0 ||
+		strcmp(name, "cookie") == 0 || strcmp(name, "origin") == 0 ||
+		strcmp(name, "authorization") == 0 || strcmp(name, "x-fallback-cookies") == 0 ||
+		strcmp(name, "transfer-encoding") == 0 || strcmp(name, "connection") == 0 ||
+		strcmp(name, "expect") == 0;
+}
 
-failed:
-	job_free(j);
-	return NULL;
+/* Adds or joins one header (repeats are joined with ", ", or "; " for cookies, RFC 9110). */
+static int add_request_header(cairn_http_request *request, const char *name, size_t name_length,
+	const char *value, size_t value_length)
+{
+	char *lower = malloc(name_length + 1), *copy;
+	size_t i, slot = request->header_count;
+
+	if (!lower)
+		return -1;
+	for (i = 0; i < name_length; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[name_length] = '\0';
+	for (i = 0; i < request->header_count; i++) {
+		if (strcmp(request->headers[i].name, lower) == 0) {
+			const char *old = request->headers[i].value;
+			const char *separator = strcmp(lower, "cookie") == 0 ? "; " : ", ";
+			size_t old_length = strlen(old);
+
+			free(lower);
+			copy = malloc(old_length + 2 + value_length + 1);
+			if (!copy)
+				return -1;
+			memcpy(copy, old, old_length);
+			memcpy(copy + old_length, separator, 2);
+			memcpy(copy + old_length + 2, value, value_length);
+			copy[old_length + 2 + value_length] = '\0';
+			free((char *)old);
+			request->headers[i].value = copy;
+			return 0;
+		}
+	}
+	if (slot >= CAIRN_HTTP_MAX_HEADERS) {
+		/* Full: an API-relevant header takes the place of one that is not. */
+		if (!header_matters(lower)) {
+			free(lower);
+			return 0;
+		}
+		for (slot = 0; slot < CAIRN_HTTP_MAX_HEADERS; slot++) {
+			if (!header_matters(request->headers[slot].name))
+				break;
+		}
+		if (slot == CAIRN_HTTP_MAX_HEADERS) {
+			free(lower);
+			return 0;
+		}
+		free((char *)request->headers[slot].name);
+		free((char *)request->headers[slot].value);
+	} else {
+		request->header_count++;
+	}
+	copy = malloc(value_length + 1);
+	if (!copy) {
+		free(lower);
+		request->headers[slot].name = strdup("x-cairn-dropped");
+		request->headers[slot].value = strdup("");
+		return -1;
+	}
+	memcpy(copy, value, value_length);
+	copy[value_length] = '\0';
+	request->headers[slot].name = lower;
+	request->headers[slot].value = copy;
+	return 0;
+}
+
+typedef struct {
+	int status;          /* 0 = parsed; else the HTTP status to answer with */
+	const char *type;
+	const char *message;
+} parse_error;
+
+static int fail(parse_error *error, int status, const char *type, const char *message)
+{
+	error->status = status;
+	error->type = type;
+	error->message = message;
+	return -1;
+}
+
+static int is_token_char(int ch)
+{
+	return ch > 32 && ch < 127 && !strchr("()<>@,;:\\\"/[]?={}", ch);
+}
+
+/* Parses the request head text[0..length) (through its blank line) into c->job. */
+static int parse_head(conn *c, const char *text, size_t length, parse_error *error)
+{
+	const char *line = text, *end = text + length, *line_end, *space, *target, *version;
+	cairn_http_request *request = &c->job->request;
+	size_t line_length, i, target_length;
+	const char *path_end, *query_start, *fragment;
+
+	/* The request line. */
+	line_end = memchr(line, '\n', (size_t)(end - line));
+	line_length = (size_t)(line_end - line);
+	if (line_length > 0 && line[line_length - 1] == '\r')
+		line_length--;
+	space = memchr(line, ' ', line_length);
+	if (!space)
+		return fail(error, 400, "general_bad_request", "Malformed request line.");
+	for (i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++) {
+		if ((size_t)(space - line) == strlen(known_methods[i]) &&
+			memcmp(line, known_methods[i], (size_t)(space - line)) == 0)
+			request->method = known_methods[i];
+	}
+	target = space + 1;
+	version = memchr(target, ' ', line_length - (size_t)(target - line));
+	if (!version)
+		return fail(error, 400, "general_bad_request", "Malformed request line.");
+	target_length = (size_t)(version - target);
+	version++;
+	if ((size_t)(line + line_length - version) != 8 || memcmp(version, "HTTP/1.", 7) != 0 ||
+		(version[7] != '0' && version[7] != '1'))
+		return fail(error, 505, "general_bad_request",
+			"Only HTTP/1.0 and HTTP/1.1 are supported.");
+	c->keep_alive = version[7] == '1';
+	if (!request->method) {
+		request->method = "GET"; /* placeholder so the error answer has one */
+		return fail(error, 405, "general_route_not_found",
+			"The requested method is not supported.");
+	}
+	if (strcmp(request->method, "HEAD") == 0) {
+		request->method = "GET";
+		c->job->head_only = 1;
+	}
+
+	/* The target: origin form "/p?q", or absolute form "http://host/p?q" from proxies. */
+	if (target_length > 7 && (strncasecmp(target, "http://", 7) == 0 ||
+		strncasecmp(target, "https://", 8) == 0)) {
+		const char *authority = memchr(target, '/', target_length) + 2;
+		const char *slash = memchr(authority, '/', target_length - (size_t)(authority - target));
+
+		if (!slash) {
+			target = "/";
+			target_length = 1;
+		} else {
+			target_length -= (size_t)(slash - target);
+			target = slash;
+		}
+	}
+	if (target_length == 1 && target[0] == '*' && strcmp(request->method, "OPTIONS") == 0) {
+		request->path = strdup("*");
+		request->query = strdup("");
+	} else {
+		if (target_length == 0 || target[0] != '/')
+			return fail(error, 400, "general_bad_request", "Malformed request target.");
+		fragment = memchr(target, '#', target_length);
+		if (fragment)
+			target_length = (size_t)(fragment - target);
+		query_start = memchr(target, '?', target_length);
+		path_end = query_start ? query_start : target + target_length;
+		request->path = decode_path(target, (size_t)(path_end - target));
+		if (!request->path)
+			return fail(error, 400, "general_bad_request",
+				"Malformed percent-encoding in the request path.");
+		request->query = query_start ?
+			strndup(query_start + 1, (size_t)(target + target_length - query_start - 1)) :
+			strdup("");
+	}
+	if (!request->path || !request->query)
+		return fail(error, 500, "general_server_error", "Out of memory.");
+
+	/* Header lines, up to the blank line. */
+	for (line = line_end + 1; line < end; line = line_end + 1) {
+		const char *colon, *value, *value_end;
+
+		line_end = memchr(line, '\n', (size_t)(end - line));
+		if (!line_end)
+			break;
+		line_length = (size_t)(line_end - line);
+		if (line_length > 0 && line[line_length - 1] == '\r')
+			line_length--;
+		if (line_length == 0)
+			break;
+		if (line[0] == ' ' || line[0] == '\t')
+			return fail(error, 400, "general_bad_request",
+				"Folded header lines are not accepted.");
+		colon = memchr(line, ':', line_length);
+		if (!colon || colon == line)
+			return fail(error, 400, "general_bad_request", "Malformed header line.");
+		for (value = line; value < colon; value++) {
+			if (!is_token_char((unsigned char)*value))
+				return fail(error, 400, "general_bad_request", "Malformed header name.");
+		}
+		value = colon + 1;
+		value_end = line + line_length;
+		while (value < value_end && (*value == ' ' || *value == '\t'))
+			value++;
+		while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+			value_end--;
+		if (add_request_header(request, line, (size_t)(colon - line), value,
+			(size_t)(value_end - value)) < 0)
+			return fail(error, 500, "general_server_error", "Out of memory.");
+	}
+	return 0;
+}
+
+/* 1 when the comma-separated header value holds `token` (case-insensitive). */
+static int has_token(const char *value, const char *token)
+{
+	size_t token_length = strlen(token);
+
+	while (value && *value) {
+		while (*value == ' ' || *value == '\t' || *value == ',')
+			value++;
+		if (strncasecmp(value, token, token_length) == 0 &&
+			(value[token_length] == '\0' || value[token_length] == ',' ||
+			value[token_length] == ' ' || value[token_length] == ';'))
+			return 1;
+		value = strchr(value, ',');
+	}
+	return 0;
+}
+
+/* Reads framing headers after a successful parse. Returns 0, or -1 with `error` set. */
+static int read_framing(conn *c, size_t *content_length, parse_error *error)
+{
+	const cairn_http_request *request = &c->job->request;
+	const char *length_text = cairn__http_header(request, "content-length");
+	const char *encoding = cairn__http_header(request, "transfer-encoding");
+	const char *connection = cairn__http_header(request, "connection");
+	const char *expect = cairn__http_header(request, "expect");
+	const char *p;
+	unsigned long long value = 0;
+
+	if (connection && has_token(connection, "close"))
+		c->keep_alive = 0;
+	else if (connection && has_token(connection, "keep-alive"))
+		c->keep_alive = 1;
+	c->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
+	*content_length = 0;
+	c->chunked = 0;
+	if (encoding) {
+		/* Both framings at once is how requests get smuggled past proxies: refuse. */
+		if (length_text)
+			return fail(error, 400, "general_bad_request",
+				"Both Content-Length and Transfer-Encoding were sent.");
+		if (strcasecmp(encoding, "chunked") != 0)
+			return fail(error, 501, "general_bad_request",
+				"Only the chunked transfer coding is supported.");
+		c->chunked = 1;
+		return 0;
+	}
+	if (!length_text)
+		return 0;
+	if (!*length_text)
+		return fail(error, 400, "general_bad_request", "Invalid Content-Length header.");
+	for (p = length_text; *p; p++) {
+		if (!isdigit((unsigned char)*p) || value > (ULLONG_MAX - 9) / 10)
+			return fail(error, 400, "general_bad_request", "Invalid Content-Length header.");
+		value = value * 10 + (unsigned long long)(*p - '0');
+	}
+	*content_length = value > SIZE_MAX ? SIZE_MAX : (size_t)value;
+	return 0;
 }
 
 /* ---- the worker pool ---- */
@@ -434,8 +690,8 @@ static void dispatch(cairn_transport *t, conn *c)
 
 	j->request.body = j->body;
 	c->state = CONN_WORKING;
-	/* A slow handler must not trip libwebsockets' idle timeouts; a client that goes away
-	 * is still noticed by the close callback. */
+	/* A slow handler must not trip the idle timeouts; a client that goes away is still
+	 * noticed by the close callback. */
 	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 	pthread_mutex_lock(&t->lock);
 	if (t->queue_tail)
@@ -464,256 +720,345 @@ static void drain_done(cairn_transport *t)
 		list = j->next;
 		j->next = NULL;
 		if (c->dead) {
-			job_free(j);
-			conn_unlink_free(t, c);
+			conn_free(t, c); /* frees j too: it is c->job */
 			continue;
 		}
-		c->state = CONN_WRITING;
-		lws_callback_on_writable(c->wsi);
+		c->close_after = !c->keep_alive;
+		if (start_writing(c) < 0)
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
 	}
 }
 
-/* ---- responses (loop thread) ---- */
+/* ---- input processing (loop thread) ---- */
 
-/* Answers on the loop thread without a worker (preflight, limits, unknown methods). */
-static void answer_now(conn *c)
+static int send_raw(conn *c, const char *text, size_t length)
 {
-	c->state = CONN_WRITING;
-	lws_callback_on_writable(c->wsi);
+	unsigned char buffer[LWS_PRE + 64];
+
+	if (length > 64)
+		return -1;
+	memcpy(buffer + LWS_PRE, text, length);
+	return lws_write(c->wsi, buffer + LWS_PRE, length, LWS_WRITE_RAW) == (int)length ? 0 : -1;
 }
 
-static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
-	unsigned char *end)
+static int body_append(job *j, const char *data, size_t length)
 {
-	char key[128];
-
-	snprintf(key, sizeof(key), "%s:", name);
-	return lws_add_http_header_by_name(wsi, (const unsigned char *)key,
-		(const unsigned char *)value, (int)strlen(value), p, end);
-}
-
-static int write_headers(conn *c)
-{
-	unsigned char buffer[LWS_PRE + HEADER_SPACE];
-	unsigned char *start = buffer + LWS_PRE, *p = start, *end = buffer + sizeof(buffer) - 1;
-	const cairn_http_response *response = &c->job->response;
-	size_t i;
-
-	if (response->status == 204 || (response->status >= 100 && response->status < 200)) {
-		/* No Content-Length nor Content-Type: RFC 9110 forbids them and the Appwrite SDKs
-		 * would try to parse a JSON content type on an empty body. */
-		if (lws_add_http_header_status(c->wsi, (unsigned int)response->status, &p, end))
-			return -1;
-	} else if (lws_add_http_common_headers(c->wsi, (unsigned int)response->status,
-		response->content_type, (lws_filepos_t)response->body_length, &p, end)) {
-		return -1;
-	}
-	if (c->job->origin && add_header(c->wsi, "Access-Control-Allow-Origin", c->job->origin,
-		&p, end))
-		return -1;
-	if (add_header(c->wsi, "Access-Control-Allow-Credentials", "true", &p, end) ||
-		add_header(c->wsi, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS, &p, end))
-		return -1;
-	if (c->job->origin && add_header(c->wsi, "Vary", "Origin", &p, end))
-		return -1;
-	for (i = 0; i < response->extra_header_count; i++) {
-		if (add_header(c->wsi, response->extra_headers[i].name,
-			response->extra_headers[i].value, &p, end))
-			return -1;
-	}
-	if (c->close_after && add_header(c->wsi, "Connection", "close", &p, end))
-		return -1;
-	if (lws_finalize_write_http_header(c->wsi, start, &p, end))
-		return -1;
-	return 0;
-}
-
-static int on_writeable(conn *c)
-{
-	unsigned char buffer[LWS_PRE + WRITE_CHUNK];
-	const cairn_http_response *response;
-	size_t left, chunk;
-
-	if (c->state != CONN_WRITING)
-		return 0;
-	response = &c->job->response;
-	if (!response->body)
-		c->job->response.body_length = 0; /* a handler that set a length but no bytes */
-	if (!c->headers_sent) {
-		if (write_headers(c))
-			return -1;
-		c->headers_sent = 1;
-		if (response->status != 204 && response->body_length > 0) {
-			lws_callback_on_writable(c->wsi);
-			return 0;
-		}
-		return conn_finish(c);
-	}
-	left = response->body_length - c->body_sent;
-	chunk = left < WRITE_CHUNK ? left : WRITE_CHUNK;
-	memcpy(buffer + LWS_PRE, response->body + c->body_sent, chunk);
-	if (lws_write(c->wsi, buffer + LWS_PRE, chunk,
-		chunk == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
-		return -1;
-	c->body_sent += chunk;
-	if (c->body_sent < response->body_length) {
-		lws_callback_on_writable(c->wsi);
-		return 0;
-	}
-	return conn_finish(c);
-}
-
-static void respond_too_large(conn *c, size_t length)
-{
-	cairn__http_respond_error(&c->job->response, 413, "general_payload_too_large",
-		"Request body of %zu bytes is larger than the limit of %u bytes.", length,
-		CAIRN_HTTP_MAX_BODY);
-	/* The rest of the body may still be on its way: close rather than parse it as the
-	 * next request. */
-	c->close_after = 1;
-	free(c->job->body);
-	c->job->body = NULL;
-	c->job->request.body_length = 0;
-	c->job->body_capacity = 0;
-}
-
-/* ---- the libwebsockets callback ---- */
-
-static int on_http(cairn_transport *t, struct lws *wsi)
-{
-	conn *c = lws_get_opaque_user_data(wsi);
-	const char *method = NULL;
-	enum lws_token_indexes uri_token = WSI_TOKEN_GET_URI;
-	const char *length_text;
-	unsigned long long content_length = 0;
-	size_t i;
-
-	if (!c && !(c = conn_new(t, wsi)))
-		return -1;
-	if (c->state != CONN_IDLE)
-		return -1; /* a second request before the first was answered (pipelining) */
-	for (i = 0; i < sizeof(method_tokens) / sizeof(method_tokens[0]); i++) {
-		if (lws_hdr_total_length(wsi, method_tokens[i].token) > 0) {
-			method = method_tokens[i].method;
-			uri_token = method_tokens[i].token;
-			break;
-		}
-	}
-	if (!method)
-		return -1;
-	c->job = job_from_wsi(wsi, method, uri_token);
-	if (!c->job)
-		return -1;
-	c->job->conn = c;
-
-	length_text = cairn__http_header(&c->job->request, "content-length");
-	if (length_text) {
-		char *end;
-
-		errno = 0;
-		content_length = strtoull(length_text, &end, 10);
-		if (errno || *end || end == length_text) {
-			cairn__http_respond_error(&c->job->response, 400, "general_bad_request",
-				"Invalid Content-Length header.");
-			c->close_after = 1;
-			answer_now(c);
-			return 0;
-		}
-	}
-	c->body_pending = content_length > 0;
-	if (content_length > CAIRN_HTTP_MAX_BODY) {
-		respond_too_large(c, (size_t)(content_length > SIZE_MAX ? SIZE_MAX : content_length));
-		c->state = CONN_DISCARD;
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-
-	if (strcmp(method, "OPTIONS") == 0) {
-		cairn__http_respond_no_content(&c->job->response);
-		if (cairn__http_response_add_header(&c->job->response,
-			"Access-Control-Allow-Methods", CORS_ALLOW_METHODS) ||
-			cairn__http_response_add_header(&c->job->response,
-			"Access-Control-Allow-Headers", CORS_ALLOW_HEADERS) ||
-			cairn__http_response_add_header(&c->job->response,
-			"Access-Control-Max-Age", "86400"))
-			return -1;
-		/* A body on a preflight is unusual; dropping the connection afterwards is simpler
-		 * than reading it. */
-		if (content_length > 0)
-			c->close_after = 1;
-		answer_now(c);
-		return 0;
-	}
-	if (strcmp(method, "HEAD") == 0) {
-		cairn__http_respond_error(&c->job->response, 405, "general_not_implemented",
-			"HEAD is not supported; use GET.");
-		c->job->response.body_length = 0; /* a HEAD answer never has a body */
-		c->close_after = 1;
-		answer_now(c);
-		return 0;
-	}
-
-	if (content_length > 0) {
-		/* curl-based clients wait a second for this before sending a large body. */
-		if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0) {
-			char expect[32];
-
-			if (lws_hdr_copy(wsi, expect, sizeof(expect), WSI_TOKEN_HTTP_EXPECT) > 0 &&
-				strcasecmp(expect, "100-continue") == 0) {
-				unsigned char line[LWS_PRE + 32];
-				static const char text[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-				memcpy(line + LWS_PRE, text, sizeof(text) - 1);
-				if (lws_write(wsi, line + LWS_PRE, sizeof(text) - 1,
-					LWS_WRITE_HTTP_HEADERS) != (int)sizeof(text) - 1)
-					return -1;
-			}
-		}
-		c->job->body = malloc((size_t)content_length + 1);
-		if (!c->job->body)
-			return -1;
-		c->job->body_capacity = (size_t)content_length;
-		c->state = CONN_BODY;
-		return 0;
-	}
-	dispatch(t, c);
-	return 0;
-}
-
-static int on_body(conn *c, const char *data, size_t len)
-{
-	job *j;
-
-	if (!c || c->state == CONN_DISCARD || c->state == CONN_WRITING)
-		return 0; /* answered early; the rest of the body is dropped */
-	if (c->state != CONN_BODY)
-		return -1;
-	j = c->job;
-	if (j->request.body_length + len > CAIRN_HTTP_MAX_BODY) {
-		/* Only reachable without a Content-Length (chunked upload). */
-		respond_too_large(c, j->request.body_length + len);
-		c->state = CONN_DISCARD;
-		lws_callback_on_writable(c->wsi);
-		return 0;
-	}
-	if (j->request.body_length + len > j->body_capacity) {
-		size_t capacity = j->body_capacity ? j->body_capacity * 2 : 64 * 1024;
+	if (j->request.body_length + length > j->body_capacity) {
+		size_t capacity = j->body_capacity ? j->body_capacity * 2 : 16 * 1024;
 		char *grown;
 
-		while (capacity < j->request.body_length + len)
+		while (capacity < j->request.body_length + length)
 			capacity *= 2;
-		if (capacity > CAIRN_HTTP_MAX_BODY)
-			capacity = CAIRN_HTTP_MAX_BODY;
 		grown = realloc(j->body, capacity + 1);
 		if (!grown)
 			return -1;
 		j->body = grown;
 		j->body_capacity = capacity;
 	}
-	memcpy(j->body + j->request.body_length, data, len);
-	j->request.body_length += len;
+	memcpy(j->body + j->request.body_length, data, length);
+	j->request.body_length += length;
+	j->body[j->request.body_length] = '\0'; /* handy for handlers that parse text */
 	return 0;
 }
+
+/* Body over the limit: answer 413 and close, dropping what is still on its way first (a
+ * close with unread input makes the kernel reset the connection, and the client could lose
+ * the answer). A client that waits for "100 Continue" sends nothing more. */
+static int reject_too_large(conn *c, size_t length, size_t still_coming)
+{
+	char message[160];
+
+	free(c->job->body);
+	c->job->body = NULL;
+	c->job->body_capacity = 0;
+	c->job->request.body_length = 0;
+	c->discard_remaining = c->expect_continue ? 0 : still_coming;
+	snprintf(message, sizeof(message),
+		"Request body of %zu bytes is larger than the limit of %u bytes.", length,
+		CAIRN_HTTP_MAX_BODY);
+	return answer_error(c, 413, "general_payload_too_large", message);
+}
+
+/* Decodes as much of a chunked body as is buffered. 1 when complete, 0 for more, -1 on a
+ * fatal error already answered. */
+static int take_chunked(conn *c)
+{
+	for (;;) {
+		char *line_end;
+
+		if (c->chunk_state == 1) {
+			size_t n = c->in_length < c->body_remaining ? c->in_length : c->body_remaining;
+
+			if (c->job->request.body_length + n > CAIRN_HTTP_MAX_BODY)
+				return reject_too_large(c, c->job->request.body_length + n, 0) < 0 ? -1 : 2;
+			if (n && body_append(c->job, c->in, n) < 0)
+				return -1;
+			consume_input(c, n);
+			c->body_remaining -= n;
+			if (c->body_remaining > 0)
+				return 0;
+			c->chunk_state = 2;
+			continue;
+		}
+		line_end = c->in_length ? memchr(c->in, '\n', c->in_length) : NULL;
+		if (!line_end) {
+			if (c->in_length > 4096)
+				return answer_error(c, 400, "general_bad_request",
+					"Malformed chunked body.") < 0 ? -1 : 2;
+			return 0;
+		}
+		if (c->chunk_state == 0) {
+			char *end;
+			unsigned long long size;
+
+			errno = 0;
+			size = strtoull(c->in, &end, 16);
+			if (errno || end == c->in || !isxdigit((unsigned char)c->in[0]) ||
+				(*end != ';' && *end != '\r' && *end != '\n'))
+				return answer_error(c, 400, "general_bad_request",
+					"Malformed chunk size.") < 0 ? -1 : 2;
+			consume_input(c, (size_t)(line_end - c->in) + 1);
+			if (size > CAIRN_HTTP_MAX_BODY)
+				return reject_too_large(c, (size_t)size, 0) < 0 ? -1 : 2;
+			c->body_remaining = (size_t)size;
+			c->chunk_state = size ? 1 : 3;
+		} else if (c->chunk_state == 2) {
+			size_t n = (size_t)(line_end - c->in) + 1;
+
+			if (n > 2 || (n == 2 && c->in[0] != '\r'))
+				return answer_error(c, 400, "general_bad_request",
+					"Malformed chunked body.") < 0 ? -1 : 2;
+			consume_input(c, n);
+			c->chunk_state = 0;
+		} else {
+			/* Trailers: skipped up to the blank line. */
+			size_t n = (size_t)(line_end - c->in) + 1;
+			int blank = n == 1 || (n == 2 && c->in[0] == '\r');
+
+			consume_input(c, n);
+			if (blank)
+				return 1;
+		}
+	}
+}
+
+/* Parses and dispatches whatever complete requests the buffer holds. -1 closes. */
+static int process_input(cairn_transport *t, conn *c)
+{
+	while (c->state == CONN_HEAD || c->state == CONN_BODY) {
+		if (c->state == CONN_HEAD) {
+			char *head_end = NULL;
+			size_t head_length, content_length;
+			parse_error error = { 0, NULL, NULL };
+			char *p;
+
+			/* Blank lines before a request line are allowed (RFC 9112 §2.2). */
+			while (c->in_length && (c->in[0] == '\r' || c->in[0] == '\n'))
+				consume_input(c, 1);
+			/* Resume a little before where the last search stopped: the blank line may
+			 * straddle two reads. */
+			for (p = c->in_length ? c->in + (c->scan_from > 3 ? c->scan_from - 3 : 0) : NULL;
+				p && (p = memchr(p, '\n', c->in_length - (size_t)(p - c->in))); p++) {
+				if (p + 1 < c->in + c->in_length && p[1] == '\n') {
+					head_end = p + 2;
+					break;
+				}
+				if (p + 2 < c->in + c->in_length && p[1] == '\r' && p[2] == '\n') {
+					head_end = p + 3;
+					break;
+				}
+			}
+			if (!head_end) {
+				c->scan_from = c->in_length;
+				if (c->in_length > MAX_HEAD)
+					return answer_error(c, 431, "general_bad_request",
+						"The request line and headers are too large.");
+				return 0;
+			}
+			head_length = (size_t)(head_end - c->in);
+			if (head_length > MAX_HEAD)
+				return answer_error(c, 431, "general_bad_request",
+					"The request line and headers are too large.");
+
+			c->job = calloc(1, sizeof(*c->job));
+			if (!c->job)
+				return -1;
+			c->job->conn = c;
+			{
+				char peer[128] = "";
+
+				lws_get_peer_simple(c->wsi, peer, sizeof(peer));
+				c->job->request.peer = strdup(peer);
+				if (!c->job->request.peer)
+					return -1;
+			}
+			c->close_after = 0;
+			c->chunk_state = 0;
+			c->body_remaining = 0;
+			if (parse_head(c, c->in, head_length, &error) < 0 ||
+				read_framing(c, &content_length, &error) < 0) {
+				consume_input(c, head_length);
+				return answer_error(c, error.status, error.type, error.message);
+			}
+			consume_input(c, head_length);
+
+			if (!c->chunked && content_length > CAIRN_HTTP_MAX_BODY)
+				return reject_too_large(c, content_length,
+					content_length - (c->in_length < content_length ?
+					c->in_length : content_length));
+			if (strcmp(c->job->request.method, "OPTIONS") == 0) {
+				cairn_http_response *response = &c->job->response;
+
+				cairn__http_respond_no_content(response);
+				if (cairn__http_response_add_header(response,
+					"Access-Control-Allow-Methods", CORS_ALLOW_METHODS) ||
+					cairn__http_response_add_header(response,
+					"Access-Control-Allow-Headers", CORS_ALLOW_HEADERS) ||
+					cairn__http_response_add_header(response,
+					"Access-Control-Max-Age", "86400"))
+					return -1;
+				/* A preflight with a body is odd enough to not keep the connection. */
+				if (c->chunked || content_length > 0) {
+					c->discard_remaining = c->chunked ? 0 : content_length;
+					return answer_now(c, 1);
+				}
+				return answer_now(c, !c->keep_alive);
+			}
+			if (!c->chunked && content_length == 0) {
+				dispatch(t, c);
+				return 0;
+			}
+			c->body_remaining = content_length;
+			if (!c->chunked) {
+				c->job->body = malloc(content_length + 1);
+				if (!c->job->body)
+					return -1;
+				c->job->body_capacity = content_length;
+			}
+			/* curl-based clients wait a second for this before sending a large body. */
+			if (c->expect_continue && c->in_length == 0 &&
+				send_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
+				return -1;
+			c->state = CONN_BODY;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, BODY_IDLE_SECONDS);
+			continue;
+		}
+
+		/* CONN_BODY */
+		if (c->chunked) {
+			int done = take_chunked(c);
+
+			if (done <= 0 || done == 2)
+				return done < 0 ? -1 : 0;
+		} else {
+			size_t n = c->in_length < c->body_remaining ? c->in_length : c->body_remaining;
+
+			if (n && body_append(c->job, c->in, n) < 0)
+				return -1;
+			consume_input(c, n);
+			c->body_remaining -= n;
+			if (c->body_remaining > 0) {
+				lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, BODY_IDLE_SECONDS);
+				return 0;
+			}
+		}
+		dispatch(t, c);
+		return 0;
+	}
+	return 0;
+}
+
+static int on_receive(cairn_transport *t, conn *c, const char *data, size_t length)
+{
+	/* Body bytes of a request answered early are dropped as they come. */
+	if (c->discard_remaining) {
+		size_t n = length < c->discard_remaining ? length : c->discard_remaining;
+
+		c->discard_remaining -= n;
+		data += n;
+		length -= n;
+		if (c->state == CONN_DRAIN && c->discard_remaining == 0)
+			return -1;
+	}
+	if (c->state == CONN_DRAIN) {
+		if (!c->discard_remaining)
+			return -1;
+		return 0;
+	}
+	if (length == 0)
+		return 0;
+	if (c->close_after && (c->state == CONN_WRITING))
+		return 0; /* closing after this answer: whatever else comes is not read */
+	if (append_input(c, data, length) < 0)
+		return -1;
+	if (c->state == CONN_WORKING || c->state == CONN_WRITING) {
+		/* Pipelined: keep it for later, but do not let one client fill our memory. */
+		if (c->in_length > MAX_PIPELINED && !c->rx_paused) {
+			lws_rx_flow_control(c->wsi, 0);
+			c->rx_paused = 1;
+		}
+		return 0;
+	}
+	return process_input(t, c);
+}
+
+/* ---- writing (loop thread) ---- */
+
+static int on_writeable(cairn_transport *t, conn *c)
+{
+	unsigned char buffer[LWS_PRE + WRITE_CHUNK];
+	const cairn_http_response *response;
+	size_t left, chunk;
+	const char *from;
+
+	if (c->state != CONN_WRITING)
+		return 0;
+	response = &c->job->response;
+	if (c->out_head_sent < c->out_head_length) {
+		left = c->out_head_length - c->out_head_sent;
+		from = c->out_head + c->out_head_sent;
+	} else {
+		left = response->body_length - c->body_sent;
+		from = response->body + c->body_sent;
+	}
+	chunk = left < WRITE_CHUNK ? left : WRITE_CHUNK;
+	if (chunk) {
+		memcpy(buffer + LWS_PRE, from, chunk);
+		if (lws_write(c->wsi, buffer + LWS_PRE, chunk, LWS_WRITE_RAW) != (int)chunk)
+			return -1;
+		if (c->out_head_sent < c->out_head_length)
+			c->out_head_sent += chunk;
+		else
+			c->body_sent += chunk;
+	}
+	if (c->out_head_sent < c->out_head_length || c->body_sent < response->body_length) {
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, WRITE_IDLE_SECONDS);
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+
+	/* The exchange is over. */
+	job_free(c->job);
+	c->job = NULL;
+	free(c->out_head);
+	c->out_head = NULL;
+	if (c->close_after) {
+		if (!c->discard_remaining)
+			return -1;
+		c->state = CONN_DRAIN;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, DRAIN_SECONDS);
+		return 0;
+	}
+	c->state = CONN_HEAD;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, KEEPALIVE_SECONDS);
+	if (c->rx_paused) {
+		lws_rx_flow_control(c->wsi, 1);
+		c->rx_paused = 0;
+	}
+	return process_input(t, c); /* a pipelined request may be waiting */
+}
+
+/* ---- the libwebsockets callback ---- */
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	size_t len)
@@ -725,37 +1070,26 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (!t)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		return on_http(t, wsi);
-	case LWS_CALLBACK_HTTP_BODY:
-		return on_body(lws_get_opaque_user_data(wsi), in, len);
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+	case LWS_CALLBACK_RAW_ADOPT:
+		if (!conn_new(t, wsi))
+			return -1;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, KEEPALIVE_SECONDS);
+		return 0;
+	case LWS_CALLBACK_RAW_RX:
 		c = lws_get_opaque_user_data(wsi);
 		if (!c)
 			return -1;
-		c->body_pending = 0;
-		if (c->state == CONN_DISCARD && !c->job)
-			return -1; /* the early answer is out and the body is drained: close */
-		if (c->state != CONN_BODY)
-			return 0;
-		if (c->job->body)
-			c->job->body[c->job->request.body_length] = '\0'; /* handy for debugging */
-		dispatch(t, c);
-		return 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return on_receive(t, c, in, len);
+	case LWS_CALLBACK_RAW_WRITEABLE:
 		c = lws_get_opaque_user_data(wsi);
-		if (!c)
-			return 0;
-		if (c->state == CONN_DISCARD && c->job)
-			c->state = CONN_WRITING; /* send the early answer; body bytes are dropped */
-		return on_writeable(c);
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		drain_done(t);
-		return 0;
-	case LWS_CALLBACK_CLOSED_HTTP:
+		return c ? on_writeable(t, c) : 0;
+	case LWS_CALLBACK_RAW_CLOSE:
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (lws_get_opaque_user_data(wsi))
 			conn_closed(t, wsi);
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		drain_done(t);
 		return 0;
 	default:
 		break;
@@ -763,10 +1097,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* Protocol 0 serves HTTP. A second entry named CAIRN_TRANSPORT_REALTIME_PROTOCOL will carry
- * the realtime WebSocket once it exists. */
+/* One protocol on raw sockets. The realtime API (CAIRN_TRANSPORT_REALTIME_PROTOCOL) will
+ * take over connections whose request asks for a WebSocket upgrade of /v1/realtime. */
 static const struct lws_protocols protocols[] = {
-	{ "http", callback, 0, 0, 0, NULL, 0 },
+	{ PROTOCOL_NAME, callback, 0, RX_BUFFER_SIZE, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -776,7 +1110,7 @@ static const struct lws_protocols protocols[] = {
 static int parse_listen(char *host, size_t host_size, int *port, const char *listen)
 {
 	const char *colon, *host_start = listen;
-	size_t host_len;
+	size_t host_length;
 	char *end;
 	long value;
 
@@ -789,19 +1123,19 @@ static int parse_listen(char *host, size_t host_size, int *port, const char *lis
 			return cairn__error_set(CAIRN_EINVALID,
 				"bad listen address '%s'; use [IPV6]:PORT", listen);
 		host_start = listen + 1;
-		host_len = (size_t)(close - host_start);
+		host_length = (size_t)(close - host_start);
 		colon = close + 1;
 	} else {
 		colon = strrchr(listen, ':');
 		if (!colon)
 			return cairn__error_set(CAIRN_EINVALID,
 				"listen address '%s' has no port; use HOST:PORT", listen);
-		host_len = (size_t)(colon - listen);
+		host_length = (size_t)(colon - listen);
 	}
-	if (host_len >= host_size)
+	if (host_length >= host_size)
 		return cairn__error_set(CAIRN_EINVALID, "listen host in '%s' is too long", listen);
-	memcpy(host, host_start, host_len);
-	host[host_len] = '\0';
+	memcpy(host, host_start, host_length);
+	host[host_length] = '\0';
 	errno = 0;
 	value = strtol(colon + 1, &end, 10);
 	if (errno || *end || end == colon + 1 || value < 0 || value > 65535)
@@ -868,7 +1202,6 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 		return cairn__error_set(CAIRN_EINVALID, "transport needs a request handler");
 	if (workers <= 0)
 		workers = CAIRN_TRANSPORT_DEFAULT_WORKERS;
-
 	if (strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	if ((error = check_bindable(host, port, listen)) < 0)
@@ -888,10 +1221,11 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 	info.port = port;
 	info.protocols = protocols;
 	info.user = t;
-	info.max_http_header_data2 = MAX_REQUEST_HEADER_DATA;
-	info.keepalive_timeout = KEEPALIVE_SECONDS;
-	info.timeout_secs = 30;
 	info.vhost_name = "default";
+	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = PROTOCOL_NAME;
+	info.pt_serv_buf_size = RX_BUFFER_SIZE;
 	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0) {
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	} else if (strcmp(host, "::") == 0) {
@@ -984,14 +1318,17 @@ void cairn__transport_free(cairn_transport *transport)
 		pthread_join(transport->threads[i], NULL);
 	free(transport->threads);
 
-	/* Closing every connection runs the close callbacks: idle and writing conns are freed
-	 * there, those whose job is still queued are only marked dead. */
+	/* Closing every connection runs the close callbacks: conns are freed there, except
+	 * those whose job sits in a queue (marked dead). The queued jobs are freed here, then
+	 * those conns, whose c->job must no longer point at them. */
 	if (transport->context)
 		lws_context_destroy(transport->context);
 	free_job_list(transport->queue_head);
 	free_job_list(transport->done_head);
-	while (transport->conns)
-		conn_unlink_free(transport, transport->conns);
+	while (transport->conns) {
+		transport->conns->job = NULL;
+		conn_free(transport, transport->conns);
+	}
 	pthread_cond_destroy(&transport->wake);
 	pthread_mutex_destroy(&transport->lock);
 	free(transport);

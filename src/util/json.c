@@ -58,6 +58,15 @@ json_object *cairn__json_parse(const char *text, size_t len, int max_depth)
 		value = NULL;
 		goto cleanup;
 	}
+	/* json-c counts a scalar inside the innermost container as a level but not an empty
+	 * container, so its limit is one off either way: check the exact depth here. */
+	if (cairn__json_depth(value) > max_depth) {
+		cairn__error_set(CAIRN_EINVALID, "invalid JSON: nested deeper than %d levels",
+			max_depth);
+		json_object_put(value);
+		value = NULL;
+		goto cleanup;
+	}
 	for (size_t i = end; i < len; i++) {
 		if (!isspace((unsigned char)copy[i])) {
 			cairn__error_set(CAIRN_EINVALID, "invalid JSON at byte %zu: unexpected data "

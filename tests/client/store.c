@@ -401,6 +401,35 @@ static void test_client_store__two_handles(void **state)
 	client_env_free(&env);
 }
 
+static void test_client_store__busy_writer(void **state)
+{
+	cairn_store_options options;
+	client_env env;
+	cairn_store *store = NULL;
+	sqlite3 *locker = NULL;
+	char *text = NULL;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"v\":1}"), 0);
+	assert_int_equal(cairn_store_options_init(&options, CAIRN_STORE_OPTIONS_VERSION), 0);
+	options.busy_timeout_ms = 50;
+	assert_int_equal(cairn_store_open(&store, env.path, &options), 0);
+	assert_int_equal(sqlite3_open(env.path, &locker), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(cairn_doc_put(store, "items", "b", "{}"), CAIRN_EBUSY);
+	assert_int_equal(cairn_doc_patch(store, "items", "a", "{\"v\":2}"), CAIRN_EBUSY);
+	/* Readers are not blocked by a writer (WAL). */
+	assert_int_equal(cairn_doc_get(&text, store, "items", "a"), 0);
+	cairn_free(text);
+	assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(locker);
+	assert_int_equal(cairn_doc_put(store, "items", "b", "{}"), 0);
+	assert_int_equal(outbox_count(&env), 2);
+	cairn_store_free(store);
+	client_env_free(&env);
+}
+
 /* A child process writes as fast as it can and is killed mid-flight; afterwards every
  * document has its outbox entries and every outbox entry its document. */
 static void test_client_store__crash_keeps_doc_and_outbox_together(void **state)
@@ -501,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_client_store__options),
 		cmocka_unit_test(test_client_store__newer_schema_refused),
 		cmocka_unit_test(test_client_store__two_handles),
+		cmocka_unit_test(test_client_store__busy_writer),
 		cmocka_unit_test(test_client_store__crash_keeps_doc_and_outbox_together),
 		cmocka_unit_test(test_client_store__put_rate),
 	};

@@ -542,10 +542,15 @@ static void test_client_sync_apply__new_remote_forgets_server_state(void **state
 		"\"author\":\"c-o\",\"document\":" SERVER_DOC("y", 2, ",\"t\":\"two\"") "}],"
 		"\"checkpoint\":2,\"more\":false}"), 0);
 	assert_int_equal(cairn_doc_patch(env.store, "items", "y", "{\"mine\":1}"), 0);
-	/* Same remote again: nothing forgotten. */
+	/* Same remote again, or the same database at a new address: nothing forgotten. */
+	assert_int_equal(cairn_store_set_remote(env.store, &remote), 0);
+	remote.url = "http://localhost:2/v1";
 	assert_int_equal(cairn_store_set_remote(env.store, &remote), 0);
 	assert_int_equal(cairn_store_status_get(&status, env.store), 0);
 	assert_int_equal(status.checkpoint, 2);
+	assert_string_equal(status.remote_url, "http://localhost:2/v1");
+	doc = client_get(env.store, "items", "x");
+	json_object_put(doc);
 	remote.database = "two";
 	assert_int_equal(cairn_store_set_remote(env.store, &remote), 0);
 	assert_int_equal(cairn_store_status_get(&status, env.store), 0);

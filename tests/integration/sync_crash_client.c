@@ -182,6 +182,20 @@ static void crash_round(cairn_it_env *env, int round, int batches, useconds_t de
 	local = cairn_it_store_docs(store, COLLECTION);
 	assert_int_equal(json_object_array_length(local), DOCS);
 	json_object_put(local);
+	{
+		cairn_store_status st;
+
+		assert_int_equal(cairn_store_status_get(&st, store), 0);
+		json_object *before = cairn_it_server_docs(env, database, COLLECTION);
+
+		/* When the server holds more than the client knows was acknowledged, the kill cut a
+		 * response off and the resend below exercises the idempotent replay. */
+		print_message("round %d: child %s; %llu of %d mutations pending; server holds %zu\n",
+			round, WIFSIGNALED(status) ? "killed" : "finished first",
+			(unsigned long long)st.pending, DOCS, json_object_array_length(before));
+		assert_true(json_object_array_length(before) >= DOCS - st.pending);
+		json_object_put(before);
+	}
 	opts.push_batch = 100;
 	for (attempt = 0; attempt < 3; attempt++) {
 		cairn_store_status st;
@@ -212,7 +226,8 @@ static void test_integration_sync_crash_client__killed_during_push(void **state)
 {
 	/* (batches acknowledged before the kill, extra delay): from "just started" to late. */
 	static const struct { int batches; useconds_t delay_us; } rounds[] = {
-		{ 0, 0 }, { 0, 3000 }, { 2, 700 }, { 9, 0 }, { 23, 1500 }, { 41, 300 },
+		{ 0, 0 }, { 0, 3000 }, { 1, 150 }, { 2, 700 }, { 5, 400 }, { 9, 0 }, { 14, 900 },
+		{ 18, 1200 }, { 23, 1500 }, { 30, 50 }, { 41, 300 }, { 52, 2000 },
 	};
 	cairn_it_env env;
 	size_t i;

@@ -226,48 +226,63 @@ static void *kill_after_delay(void *payload)
 	return NULL;
 }
 
-/* Several rounds: the server dies a few ms into a push of big batches (likely inside a
- * request or a server transaction), restarts on the same data, and the writer completes.
- * Each round adds documents; the server must end with each exactly once. */
+/* Several rounds: the server dies a few ms into the writer's push of big batches or into
+ * the reader's pull of small pages (likely inside a request or a server transaction),
+ * restarts on the same data, and both carry on. Each round adds 1,000 documents; in the end
+ * the server holds each exactly once and the reader has them all. */
 static void test_integration_sync_crash_server__killed_at_random_moments(void **state)
 {
-	static const useconds_t delays[] = { 2000, 9000, 25000, 60000 };
+	static const struct { int reader; useconds_t delay_us; } rounds[] = {
+		{ 0, 2000 }, { 1, 3000 }, { 0, 9000 }, { 1, 12000 }, { 0, 25000 }, { 1, 500 },
+	};
 	cairn_it_env env;
 	cairn_store *writer, *reader;
-	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
+	cairn_sync_options push_opts = CAIRN_SYNC_OPTIONS_INIT;
+	cairn_sync_options pull_opts = CAIRN_SYNC_OPTIONS_INIT;
 	cairn_sync_result result;
+	cairn_store_status status;
 	size_t round;
-	int total = 0;
+	int total = 0, rc;
 	(void)state;
 
 	cairn_it_env_init(&env);
 	writer = cairn_it_store_open(&env, "writer", DATABASE);
 	reader = cairn_it_store_open(&env, "reader", DATABASE);
-	opts.push_batch = 250;
-	for (round = 0; round < sizeof(delays) / sizeof(delays[0]); round++) {
+	push_opts.push_batch = 250;
+	pull_opts.pull_limit = 50;
+	for (round = 0; round < sizeof(rounds) / sizeof(rounds[0]); round++) {
+		cairn_store *victim = rounds[round].reader ? reader : writer;
 		timed_kill t;
 		pthread_t thread;
 
 		put_range(writer, total, total + 1000);
 		total += 1000;
+		if (rounds[round].reader)
+			(void)cairn_sync_once(NULL, writer, &push_opts); /* something to pull */
 		t.server = cairn_it_server_pid(&env);
-		t.delay_us = delays[round];
+		t.delay_us = rounds[round].delay_us;
 		assert_int_equal(pthread_create(&thread, NULL, kill_after_delay, &t), 0);
 		/* The outcome depends on when the kill lands: any result is fine, nothing lost. */
-		(void)cairn_sync_once(&result, writer, &opts);
-		/* The reader may be cut off mid-pull too. */
-		(void)cairn_sync_once(&result, reader, NULL);
+		rc = cairn_sync_once(&result, victim, rounds[round].reader ? &pull_opts : &push_opts);
 		pthread_join(thread, NULL);
+		assert_int_equal(cairn_store_status_get(&status, victim), 0);
+		print_message("round %zu: %s killed after %u us: sync %d, %llu pending, "
+			"checkpoint %lld\n", round, rounds[round].reader ? "pull" : "push",
+			(unsigned)t.delay_us, rc, (unsigned long long)status.pending,
+			(long long)status.checkpoint);
 		cairn_it_server_kill(&env);
 		cairn_it_server_restart(&env);
 		cairn_it_store_set_remote(&env, writer, DATABASE);
 		cairn_it_store_set_remote(&env, reader, DATABASE);
 	}
-	cairn_it_sync(&result, writer, &opts);
+	cairn_it_sync(&result, writer, &push_opts);
 	assert_int_equal(result.conflicts, 0);
 	cairn_it_assert_outbox_empty(writer);
 	assert_server_exact(&env, total);
-	cairn_it_sync(&result, reader, NULL);
+	assert_int_equal(cairn_store_status_get(&status, reader), 0);
+	cairn_it_sync(&result, reader, &pull_opts);
+	/* resumed from its checkpoint: every change after it, once */
+	assert_int_equal(result.pulled, total - status.checkpoint);
 	assert_int_equal(result.checkpoint, total);
 	assert_int_equal(count_docs(reader), total);
 	cairn_it_assert_store_matches_server(&env, reader, DATABASE, COLLECTION);

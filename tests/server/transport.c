@@ -580,9 +580,8 @@ static void test_server_transport__query_path_and_headers_arrive_intact(void **s
 		"{\"method\":\"equal\",\"values\":[\"a&b=c d+%\"]}");
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(queries, 1)),
 		"{\"method\":\"limit\"}");
-	/* The raw query handed to the API is still encoded (http.c decodes it). */
-	assert_non_null(strstr(get_string(body, "query"), "queries[0]=%7B"));
-	assert_non_null(strstr(get_string(body, "query"), "total=false"));
+	/* The API gets the raw query string, byte for byte (http.c decodes it). */
+	assert_string_equal(get_string(body, "query"), strchr(url, '?') + 1);
 	assert_string_equal(get_string(body, "peer"), "127.0.0.1");
 
 	assert_true(json_object_object_get_ex(body, "headers", &request_headers));
@@ -679,6 +678,138 @@ static void test_server_transport__body_over_limit_gets_413(void **state)
 	close(fd);
 	assert_true(strncmp(raw, "HTTP/1.1 413", 12) == 0);
 	assert_non_null(strstr(raw, "general_payload_too_large"));
+	assert_alive(f);
+}
+
+static void test_server_transport__hundred_queries_and_raw_path(void **state)
+{
+	fixture *f = *state;
+	size_t size = 200 * 1024, used, i;
+	char *url = malloc(size), *body = NULL;
+	long status = 0;
+	json_object *object, *queries;
+	const char *const headers[] = { "X-Appwrite-Project: test", NULL };
+
+	assert_non_null(url);
+	/* Appwrite accepts 100 queries; each is a fragment of the query string. Send 150. */
+	used = (size_t)snprintf(url, size, "%s/test/echo/a+b%%2Bc?", f->url);
+	for (i = 0; i < 150; i++)
+		used += (size_t)snprintf(url + used, size - used, "%squeries%%5B%zu%%5D=%%7B%%22m%%22"
+			"%%3A%%22equal%%22%%2C%%22i%%22%%3A%zu%%7D", i ? "&" : "", i, i);
+	assert_int_equal(cairn_test_http(&status, &body, "GET", url, headers, NULL, 0), 0);
+	assert_int_equal(status, 200);
+	object = json_tokener_parse(body);
+	assert_non_null(object);
+	/* '+' in a path is a plus; only query strings use it for a space. */
+	assert_string_equal(get_string(object, "path"), "/v1/test/echo/a+b+c");
+	assert_true(json_object_object_get_ex(object, "queries", &queries));
+	assert_int_equal(json_object_array_length(queries), 150);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(queries, 149)),
+		"{\"m\":\"equal\",\"i\":149}");
+	json_object_put(object);
+	free(body);
+	free(url);
+}
+
+static void test_server_transport__raw_protocol_details(void **state)
+{
+	fixture *f = *state;
+	char reply_text[65536], *request = malloc(300 * 1024);
+	const char *second;
+	int fd, i;
+	size_t used;
+
+	assert_non_null(request);
+	/* Two pipelined requests in one write: two answers, in order. A POST with an empty
+	 * body and a HEAD (headers of the GET, no body). */
+	fd = connect_raw(f);
+	send_all(fd, "POST /v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+		"HEAD /v1/health/version HTTP/1.1\r\nHost: x\r\n\r\n", 110);
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(strstr(reply_text, "\"method\":\"POST\""));
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(strcasestr(reply_text, "content-length: 19"));
+	assert_null(strstr(reply_text, "version\""));
+	close(fd);
+
+	/* A chunked request body is decoded. */
+	fd = connect_raw(f);
+	send_all(fd, "POST /v1/test/echo-body HTTP/1.1\r\nHost: x\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n"
+		"Trailer: x\r\n\r\n", 103);
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
+	second = strstr(reply_text, "\r\n\r\n");
+	assert_non_null(second);
+	assert_string_equal(second + 4, "hello, world");
+	close(fd);
+
+	/* HTTP/1.0 without keep-alive: answered, then closed. */
+	fd = connect_raw(f);
+	send_all(fd, "GET /v1/health/version HTTP/1.0\r\n\r\n", 36);
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(strstr(reply_text, "Connection: close"));
+	assert_int_equal(recv(fd, reply_text, 1, 0), 0);
+	close(fd);
+
+	/* Malformed heads get Appwrite errors, then the connection closes. */
+	{
+		static const struct {
+			const char *text;
+			const char *status;
+		} bad[] = {
+			{ "GET\r\n\r\n", "HTTP/1.1 400" },
+			{ "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 505" },
+			{ "BREW /v1/pot HTTP/1.1\r\n\r\n", "HTTP/1.1 405" },
+			{ "GET /v1/a%zz HTTP/1.1\r\n\r\n", "HTTP/1.1 400" },
+			{ "GET /v1/a%00 HTTP/1.1\r\n\r\n", "HTTP/1.1 400" },
+			{ "GET /v1/a HTTP/1.1\r\nBad Header: x\r\n\r\n", "HTTP/1.1 400" },
+			{ "POST /v1/a HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", "HTTP/1.1 400" },
+			{ "POST /v1/a HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+				"HTTP/1.1 400" },
+			{ "POST /v1/a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501" },
+		};
+		size_t b;
+
+		for (b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+			fd = connect_raw(f);
+			send_all(fd, bad[b].text, strlen(bad[b].text));
+			read_response(fd, reply_text, sizeof(reply_text));
+			if (strncmp(reply_text, bad[b].status, 12) != 0)
+				fail_msg("%s: got %.60s", bad[b].text, reply_text);
+			assert_non_null(strstr(reply_text, "\"type\":"));
+			close(fd);
+		}
+	}
+
+	/* A head over the limit: 431. */
+	fd = connect_raw(f);
+	used = (size_t)sprintf(request, "GET /v1/health/version HTTP/1.1\r\n");
+	for (i = 0; used < 200 * 1024; i++)
+		used += (size_t)sprintf(request + used, "X-Filler-%d: %0100d\r\n", i, 0);
+	memcpy(request + used, "\r\n", 2);
+	send_all(fd, request, used + 2);
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 431", 12) == 0);
+	close(fd);
+
+	/* 60 headers: the ones the API needs survive even past the first 32. */
+	fd = connect_raw(f);
+	used = (size_t)sprintf(request, "GET /v1/test/echo HTTP/1.1\r\n");
+	for (i = 0; i < 60; i++)
+		used += (size_t)sprintf(request + used, "X-Filler-%d: %d\r\n", i, i);
+	used += (size_t)sprintf(request + used, "X-Appwrite-Key: late\r\nCookie: a=1\r\n"
+		"Cookie: b=2\r\n\r\n");
+	send_all(fd, request, used);
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(strstr(reply_text, "\"x-appwrite-key\":\"late\""));
+	assert_non_null(strstr(reply_text, "\"cookie\":\"a=1; b=2\""));
+	close(fd);
+	free(request);
 	assert_alive(f);
 }
 
@@ -1039,6 +1170,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_transport__one_mib_body_round_trips,
 			setup_running, teardown),
 		cmocka_unit_test_setup_teardown(test_server_transport__body_over_limit_gets_413,
+			setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_server_transport__hundred_queries_and_raw_path,
+			setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_server_transport__raw_protocol_details,
 			setup_running, teardown),
 		cmocka_unit_test_setup_teardown(test_server_transport__cut_connections_do_not_crash,
 			setup_running, teardown),
