@@ -136,7 +136,6 @@ int cairn__cli_args_parse(cairn__cli_args *args, int argc, char **argv)
 			goto fail;
 		}
 		args->values[id] = value ? value : "";
-		args->given_name[id] = option_names[id];
 	}
 	return 0;
 

@@ -39,7 +39,6 @@ typedef struct {
 	const char *values[CLI_OPT_COUNT]; /* borrowed from argv; "" for a flag that is set */
 	const char **positionals;          /* the command name first, then its arguments */
 	size_t positional_count;
-	const char *given_name[CLI_OPT_COUNT]; /* how the option was spelled, for messages */
 } cairn__cli_args;
 
 /* Parses argv[1..argc). On a usage error prints "cairn: <message>" to stderr and returns

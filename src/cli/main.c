@@ -1,6 +1,7 @@
 /* main.c: the `cairn` command's entry point: the command table, help, and `cairn serve`. */
 #include "cli/cli_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,8 @@ static void print_overview(FILE *out)
 
 static void print_command_help(const cairn__cli_command *command)
 {
-	printf("usage: %s\n\n%s.\n", command->usage, command->summary);
+	printf("usage: %s\n\n%c%s.\n", command->usage, toupper((unsigned char)command->summary[0]),
+		command->summary + 1);
 	if (command->details[0])
 		printf("\n%s", command->details);
 }

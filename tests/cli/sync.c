@@ -257,6 +257,8 @@ static void test_cli_sync__two_stores_through_a_server(void **state)
 	expect_status(&r, 0);
 	expect_contains(r.out, "pushed 1, pulled ");
 	expect_contains(r.out, "conflicts 0, rejected 0\n");
+	/* No progress line when stderr is not a terminal. */
+	assert_string_equal(r.err, "");
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "sync", "--store", f->store_b, NULL);
@@ -290,6 +292,19 @@ static void test_cli_sync__two_stores_through_a_server(void **state)
 	assert_true(json_object_is_type(list, json_type_array));
 	assert_int_equal(json_object_array_length(list), 0);
 	json_object_put(list);
+	cairn_cli_result_free(&r);
+
+	/* A wrong key is an error with a hint, not "offline". */
+	cairn_cli_runl(&r, NULL, NULL, NULL, "remote", "--server", server->url, "--project", PROJECT,
+		"--api-key", "not-the-key", "--database", DATABASE, "--store", f->store_b, NULL);
+	expect_status(&r, 0);
+	cairn_cli_result_free(&r);
+	cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "t2", "{}", "--store", f->store_b, NULL);
+	expect_status(&r, 0);
+	cairn_cli_result_free(&r);
+	cairn_cli_runl(&r, NULL, NULL, NULL, "sync", "--store", f->store_b, NULL);
+	expect_status(&r, 1);
+	expect_contains(r.err, "hint: check the project and API key");
 	cairn_cli_result_free(&r);
 
 	assert_int_equal(cairn_cli_server_stop(server), 0);

@@ -160,8 +160,8 @@ static int setup(void **state)
 	expect_status("POST", "/databases/bad/collections",
 		"{\"collectionId\":\"items\",\"name\":\"Items\"}", 201);
 	expect_status("POST", DOCS_PATH,
-		"{\"documentId\":\"keep1\",\"data\":{\"title\":\"first\",\"n\":1,\"nested\":{\"a\":[1,2]}}}",
-		201);
+		"{\"documentId\":\"keep1\","
+		"\"data\":{\"title\":\"first\",\"n\":1,\"nested\":{\"a\":[1,2]}}}", 201);
 	expect_status("POST", DOCS_PATH,
 		"{\"documentId\":\"keep2\",\"data\":{\"title\":\"second\",\"big\":9007199254740993}}", 201);
 	for (i = 0; i < 2; i++) {
@@ -213,7 +213,8 @@ static void test_integration_rest_bad_input__malformed_bodies(void **state)
 
 		n = strlen(query);
 		for (i = 0; i < 100; i++)
-			n += (size_t)sprintf(query + n, "%%7B%%22method%%22%%3A%%22and%%22%%2C%%22values%%22%%3A%%5B");
+			n += (size_t)sprintf(query + n,
+				"%%7B%%22method%%22%%3A%%22and%%22%%2C%%22values%%22%%3A%%5B");
 		for (i = 0; i < 100; i++)
 			n += (size_t)sprintf(query + n, "%%5D%%7D");
 		assert_true(n < sizeof(query));

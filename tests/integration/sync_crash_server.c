@@ -105,22 +105,20 @@ static int kill_on_progress(const cairn_sync_progress *progress, void *payload)
  * applied stay applied and the next sync resumes from the stored checkpoint. */
 static void test_integration_sync_crash_server__killed_during_pull(void **state)
 {
-	cairn_it_env env;
+	cairn_it_env *env = *state;
 	cairn_store *writer, *reader;
 	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
 	cairn_sync_result result;
 	cairn_store_status status;
 	killer k = { CAIRN_SYNC_PHASE_PULL, 300, 0, 0, 0 };
 	int rc, before;
-	(void)state;
 
-	cairn_it_env_init(&env);
-	writer = cairn_it_store_open(&env, "writer", DATABASE);
+	writer = cairn_it_store_open(env, "writer", DATABASE);
 	put_range(writer, 0, FIRST);
 	cairn_it_sync(NULL, writer, NULL);
 
-	reader = cairn_it_store_open(&env, "reader", DATABASE);
-	k.server = cairn_it_server_pid(&env);
+	reader = cairn_it_store_open(env, "reader", DATABASE);
+	k.server = cairn_it_server_pid(env);
 	opts.pull_limit = 100;
 	opts.progress = kill_on_progress;
 	opts.payload = &k;
@@ -130,7 +128,7 @@ static void test_integration_sync_crash_server__killed_during_pull(void **state)
 		fail_msg("the sync finished although the server died after %llu changes",
 			(unsigned long long)k.done_at_kill);
 	assert_true(rc == CAIRN_EOFFLINE || rc == CAIRN_ESERVER);
-	cairn_it_server_kill(&env); /* reap it */
+	cairn_it_server_kill(env); /* reap it */
 
 	/* What was pulled before the crash is kept, with its checkpoint. */
 	before = count_docs(reader);
@@ -140,74 +138,70 @@ static void test_integration_sync_crash_server__killed_during_pull(void **state)
 	assert_int_equal(status.checkpoint, before); /* versions 1..before, written once each */
 	assert_int_not_equal(status.last_sync_result, 0);
 
-	cairn_it_server_restart(&env);
-	cairn_it_store_set_remote(&env, reader, DATABASE);
-	cairn_it_store_set_remote(&env, writer, DATABASE);
+	cairn_it_server_restart(env);
+	cairn_it_store_set_remote(env, reader, DATABASE);
+	cairn_it_store_set_remote(env, writer, DATABASE);
 	opts.progress = NULL;
 	cairn_it_sync(&result, reader, &opts);
 	assert_int_equal(result.pulled, FIRST - before); /* resumed, nothing pulled twice */
 	assert_int_equal(result.checkpoint, FIRST);
 	assert_int_equal(count_docs(reader), FIRST);
-	assert_server_exact(&env, FIRST);
-	cairn_it_assert_store_matches_server(&env, reader, DATABASE, COLLECTION);
+	assert_server_exact(env, FIRST);
+	cairn_it_assert_store_matches_server(env, reader, DATABASE, COLLECTION);
 	assert_int_equal(cairn_store_status_get(&status, reader), 0);
 	assert_int_equal(status.last_sync_result, 0);
 
 	cairn_store_free(writer);
 	cairn_store_free(reader);
-	cairn_it_env_free(&env);
 }
 
 /* A push of 1,500 mutations in batches of 100; the server dies after the fourth batch is
  * acknowledged. The rest arrives after the restart, each mutation applied once. */
 static void test_integration_sync_crash_server__killed_between_push_batches(void **state)
 {
-	cairn_it_env env;
+	cairn_it_env *env = *state;
 	cairn_store *writer, *reader;
 	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
 	cairn_sync_result result;
 	cairn_store_status status;
 	killer k = { CAIRN_SYNC_PHASE_PUSH, 400, 0, 0, 0 };
 	int rc;
-	(void)state;
 
-	cairn_it_env_init(&env);
-	writer = cairn_it_store_open(&env, "writer", DATABASE);
-	reader = cairn_it_store_open(&env, "reader", DATABASE);
+	writer = cairn_it_store_open(env, "writer", DATABASE);
+	reader = cairn_it_store_open(env, "reader", DATABASE);
 	put_range(writer, 0, FIRST);
 	cairn_it_sync(NULL, writer, NULL);
 	cairn_it_sync(NULL, reader, NULL);
 
 	put_range(writer, FIRST, FIRST + SECOND);
-	k.server = cairn_it_server_pid(&env);
+	k.server = cairn_it_server_pid(env);
 	opts.push_batch = 100;
 	opts.progress = kill_on_progress;
 	opts.payload = &k;
 	rc = cairn_sync_once(&result, writer, &opts);
 	assert_true(k.killed);
 	assert_true(rc == CAIRN_EOFFLINE || rc == CAIRN_ESERVER);
-	cairn_it_server_kill(&env);
+	cairn_it_server_kill(env);
 	assert_int_equal(cairn_store_status_get(&status, writer), 0);
 	assert_true(status.pending > 0);
 	assert_true(status.pending <= SECOND - 400);
 
-	cairn_it_server_restart(&env);
-	cairn_it_store_set_remote(&env, writer, DATABASE);
-	cairn_it_store_set_remote(&env, reader, DATABASE);
+	cairn_it_server_restart(env);
+	cairn_it_store_set_remote(env, writer, DATABASE);
+	cairn_it_store_set_remote(env, reader, DATABASE);
 	cairn_it_sync(&result, writer, NULL);
 	assert_int_equal(result.conflicts, 0);
 	cairn_it_assert_outbox_empty(writer);
-	assert_server_exact(&env, FIRST + SECOND);
+	assert_server_exact(env, FIRST + SECOND);
 
 	cairn_it_sync(&result, reader, NULL);
 	assert_int_equal(result.pulled, SECOND);
 	assert_int_equal(result.checkpoint, FIRST + SECOND);
-	cairn_it_assert_store_matches_server(&env, reader, DATABASE, COLLECTION);
-	cairn_it_assert_store_matches_server(&env, writer, DATABASE, COLLECTION);
+	cairn_it_assert_store_matches_server(env, reader, DATABASE, COLLECTION);
+	cairn_it_assert_store_matches_server(env, writer, DATABASE, COLLECTION);
 
 	cairn_store_free(writer);
 	cairn_store_free(reader);
-	cairn_it_env_free(&env);
 }
 
 /* ---- killing the server at an arbitrary moment, mid-request -------------------------- */
@@ -235,7 +229,7 @@ static void test_integration_sync_crash_server__killed_at_random_moments(void **
 	static const struct { int reader; useconds_t delay_us; } rounds[] = {
 		{ 0, 2000 }, { 1, 3000 }, { 0, 9000 }, { 1, 12000 }, { 0, 25000 }, { 1, 500 },
 	};
-	cairn_it_env env;
+	cairn_it_env *env = *state;
 	cairn_store *writer, *reader;
 	cairn_sync_options push_opts = CAIRN_SYNC_OPTIONS_INIT;
 	cairn_sync_options pull_opts = CAIRN_SYNC_OPTIONS_INIT;
@@ -243,11 +237,9 @@ static void test_integration_sync_crash_server__killed_at_random_moments(void **
 	cairn_store_status status;
 	size_t round;
 	int total = 0, rc;
-	(void)state;
 
-	cairn_it_env_init(&env);
-	writer = cairn_it_store_open(&env, "writer", DATABASE);
-	reader = cairn_it_store_open(&env, "reader", DATABASE);
+	writer = cairn_it_store_open(env, "writer", DATABASE);
+	reader = cairn_it_store_open(env, "reader", DATABASE);
 	push_opts.push_batch = 250;
 	pull_opts.pull_limit = 50;
 	for (round = 0; round < sizeof(rounds) / sizeof(rounds[0]); round++) {
@@ -259,7 +251,7 @@ static void test_integration_sync_crash_server__killed_at_random_moments(void **
 		total += 1000;
 		if (rounds[round].reader)
 			(void)cairn_sync_once(NULL, writer, &push_opts); /* something to pull */
-		t.server = cairn_it_server_pid(&env);
+		t.server = cairn_it_server_pid(env);
 		t.delay_us = rounds[round].delay_us;
 		assert_int_equal(pthread_create(&thread, NULL, kill_after_delay, &t), 0);
 		/* The outcome depends on when the kill lands: any result is fine, nothing lost. */
@@ -270,35 +262,34 @@ static void test_integration_sync_crash_server__killed_at_random_moments(void **
 			"checkpoint %lld\n", round, rounds[round].reader ? "pull" : "push",
 			(unsigned)t.delay_us, rc, (unsigned long long)status.pending,
 			(long long)status.checkpoint);
-		cairn_it_server_kill(&env);
-		cairn_it_server_restart(&env);
-		cairn_it_store_set_remote(&env, writer, DATABASE);
-		cairn_it_store_set_remote(&env, reader, DATABASE);
+		cairn_it_server_kill(env);
+		cairn_it_server_restart(env);
+		cairn_it_store_set_remote(env, writer, DATABASE);
+		cairn_it_store_set_remote(env, reader, DATABASE);
 	}
 	cairn_it_sync(&result, writer, &push_opts);
 	assert_int_equal(result.conflicts, 0);
 	cairn_it_assert_outbox_empty(writer);
-	assert_server_exact(&env, total);
+	assert_server_exact(env, total);
 	assert_int_equal(cairn_store_status_get(&status, reader), 0);
 	cairn_it_sync(&result, reader, &pull_opts);
 	/* resumed from its checkpoint: every change after it, once */
 	assert_int_equal(result.pulled, total - status.checkpoint);
 	assert_int_equal(result.checkpoint, total);
 	assert_int_equal(count_docs(reader), total);
-	cairn_it_assert_store_matches_server(&env, reader, DATABASE, COLLECTION);
-	cairn_it_assert_store_matches_server(&env, writer, DATABASE, COLLECTION);
+	cairn_it_assert_store_matches_server(env, reader, DATABASE, COLLECTION);
+	cairn_it_assert_store_matches_server(env, writer, DATABASE, COLLECTION);
 
 	cairn_store_free(writer);
 	cairn_store_free(reader);
-	cairn_it_env_free(&env);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_integration_sync_crash_server__killed_during_pull),
-		cmocka_unit_test(test_integration_sync_crash_server__killed_between_push_batches),
-		cmocka_unit_test(test_integration_sync_crash_server__killed_at_random_moments),
+		CAIRN_IT_TEST(test_integration_sync_crash_server__killed_during_pull),
+		CAIRN_IT_TEST(test_integration_sync_crash_server__killed_between_push_batches),
+		CAIRN_IT_TEST(test_integration_sync_crash_server__killed_at_random_moments),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -34,13 +34,40 @@ void cairn_it_env_init(cairn_it_env *env)
 
 void cairn_it_env_free(cairn_it_env *env)
 {
+	int status = 0;
+
 	if (env->server) {
-		cairn_test_server_stop(env->server);
+		/* Exit code 0 also means the sanitizers (when built with them) found nothing. */
+		status = cairn_test_server_stop(env->server);
 		env->server = NULL;
 	}
 	if (env->root[0])
 		nftw(env->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	env->root[0] = '\0';
+	if (status != 0)
+		fail_msg("the server did not shut down cleanly on SIGTERM (status %d)", status);
+}
+
+int cairn_it_setup(void **state)
+{
+	cairn_it_env *env = calloc(1, sizeof(*env));
+
+	assert_non_null(env);
+	*state = env;
+	cairn_it_env_init(env);
+	return 0;
+}
+
+int cairn_it_teardown(void **state)
+{
+	cairn_it_env *env = *state;
+
+	*state = NULL;
+	if (env) {
+		cairn_it_env_free(env);
+		free(env);
+	}
+	return 0;
 }
 
 void cairn_it_server_kill(cairn_it_env *env)
@@ -306,8 +333,10 @@ json_object *cairn_it_server_docs(const cairn_it_env *env, const char *database,
 
 		/* queries[0]={"method":"limit","values":[1000]}, queries[1]={"method":"offset",...} */
 		snprintf(path, sizeof(path), "/databases/%s/collections/%s/documents"
-			"?queries%%5B0%%5D=%%7B%%22method%%22%%3A%%22limit%%22%%2C%%22values%%22%%3A%%5B1000%%5D%%7D"
-			"&queries%%5B1%%5D=%%7B%%22method%%22%%3A%%22offset%%22%%2C%%22values%%22%%3A%%5B%zu%%5D%%7D",
+			"?queries%%5B0%%5D=%%7B%%22method%%22%%3A%%22limit%%22%%2C"
+			"%%22values%%22%%3A%%5B1000%%5D%%7D"
+			"&queries%%5B1%%5D=%%7B%%22method%%22%%3A%%22offset%%22%%2C"
+			"%%22values%%22%%3A%%5B%zu%%5D%%7D",
 			database, collection, offset);
 		status = cairn_it_rest(&body, env, "GET", path, NULL);
 		if (status == 404) {

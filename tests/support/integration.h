@@ -30,8 +30,14 @@ typedef struct {
 
 /* Makes the temp dir and starts the server. */
 void cairn_it_env_init(cairn_it_env *env);
-/* Stops the server (if running) and removes the temp dir. */
+/* Stops the server (if running; asserts it exits 0 on SIGTERM) and removes the temp dir. */
 void cairn_it_env_free(cairn_it_env *env);
+/* cmocka per-test setup/teardown: *state becomes a malloc'd, initialised cairn_it_env, and
+ * teardown frees it even when the test failed (so no server or temp dir is left behind). */
+int cairn_it_setup(void **state);
+int cairn_it_teardown(void **state);
+/* A test entry with that setup and teardown, for the CMUnitTest array. */
+#define CAIRN_IT_TEST(f) cmocka_unit_test_setup_teardown(f, cairn_it_setup, cairn_it_teardown)
 /* SIGKILLs the server and reaps it; env->server becomes NULL. */
 void cairn_it_server_kill(cairn_it_env *env);
 /* The pid of the running server process. */
