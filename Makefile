@@ -33,8 +33,10 @@ test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
+# Benchmarks beside the peer and the limits (never part of `make test`): N=10000 runs one
+# size, BIG=1 adds N=1,000,000. Results: bench/results/<date>.md.
 bench: build
-	bash bench/run.sh $(if $(N),N=$(N))
+	BUILD=$(BUILD) bash bench/run.sh $(if $(N),N=$(N)) $(if $(BIG),BIG=$(BIG))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

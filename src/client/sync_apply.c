@@ -498,8 +498,12 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 		rc = outbox_row(&found, &pending, prev, sizeof(prev), store, m->mutation_id);
 		if (rc != 0)
 			goto cleanup;
-		if (!found || !pending)
-			continue; /* another handle on this file already settled it */
+		if (!found || !pending) {
+			/* Another handle on this file already settled it: it counts as settled
+			 * here too, so a sync racing another process never looks stalled. */
+			tally->dropped++;
+			continue;
+		}
 		if (strcmp(status, "applied") == 0) {
 			rc = apply_applied(store, m, result);
 			tally->applied++;

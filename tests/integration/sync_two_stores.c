@@ -403,6 +403,40 @@ static void test_integration_sync_two_stores__rejected_mutation_is_parked(void *
 	cairn_store_free(b);
 }
 
+/* Documents near the 1 MiB limit: a push request of several MiB, and pull pages bounded by
+ * bytes (each page may hold a single document). */
+static void test_integration_sync_two_stores__large_documents(void **state)
+{
+	cairn_it_env *env = *state;
+	cairn_store *a, *b;
+	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
+	cairn_sync_result result;
+	size_t size = 900 * 1024, prefix = strlen("{\"blob\":\"");
+	char *big = malloc(size + 64), id[16];
+	int i;
+
+	assert_non_null(big);
+	a = cairn_it_store_open(env, "a", DATABASE);
+	b = cairn_it_store_open(env, "b", DATABASE);
+	for (i = 0; i < 6; i++) {
+		strcpy(big, "{\"blob\":\"");
+		memset(big + prefix, 'a' + i, size);
+		sprintf(big + prefix + size, "\",\"i\":%d}", i);
+		snprintf(id, sizeof(id), "big%d", i);
+		assert_int_equal(cairn_doc_put(a, "blobs", id, big), 0);
+	}
+	free(big);
+	cairn_it_sync(&result, a, NULL);
+	assert_int_equal(result.pushed, 6);
+	opts.pull_max_bytes = 1024 * 1024;
+	cairn_it_sync(&result, b, &opts);
+	assert_int_equal(result.pulled, 6);
+	cairn_it_assert_store_matches_server(env, a, DATABASE, "blobs");
+	cairn_it_assert_store_matches_server(env, b, DATABASE, "blobs");
+	cairn_store_free(a);
+	cairn_store_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +445,7 @@ int main(void)
 		CAIRN_IT_TEST(test_integration_sync_two_stores__values_survive_the_round_trip),
 		CAIRN_IT_TEST(test_integration_sync_two_stores__database_created_and_wrong_key),
 		CAIRN_IT_TEST(test_integration_sync_two_stores__rejected_mutation_is_parked),
+		CAIRN_IT_TEST(test_integration_sync_two_stores__large_documents),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
