@@ -134,6 +134,28 @@ static long peak_rss_kib(pid_t pid)
 	return value;
 }
 
+/* CPU seconds (user + system) that process `pid` has used so far, from /proc. */
+static double process_cpu_seconds(pid_t pid)
+{
+	char path[64], line[1024], *p;
+	unsigned long user = 0, system_ticks = 0;
+	FILE *file;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	file = fopen(path, "r");
+	if (!file)
+		return 0;
+	if (!fgets(line, sizeof(line), file))
+		line[0] = '\0';
+	fclose(file);
+	/* fields after the ")" that closes the command name: state is field 3, utime 14 */
+	p = strrchr(line, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user,
+		&system_ticks) != 2)
+		return 0;
+	return (double)(user + system_ticks) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static cairn_store *open_store(const bench_config *config, const char *name)
 {
 	char path[512];
@@ -254,11 +276,18 @@ static void puller(const bench_config *config, const bench_server *server, int g
 	cairn_sync_result result;
 	phase_times times;
 	char byte = 0;
+	double client_cpu = process_cpu_seconds(getpid());
+	double server_cpu = process_cpu_seconds(server->pid);
 
 	set_remote(reader, server);
 	times = sync_timed(&result, reader, "cairn_sync_once (pull)");
 	printf("metric cairn.n%ld.pull %.0f docs/s\n", config->documents,
 		(double)result.pulled / times.pull_seconds);
+	printf("metric cairn.n%ld.pull_s %.3f s\n", config->documents, times.pull_seconds);
+	printf("metric cairn.n%ld.pull_cpu_client %.2f s\n", config->documents,
+		process_cpu_seconds(getpid()) - client_cpu);
+	printf("metric cairn.n%ld.pull_cpu_server %.2f s\n", config->documents,
+		process_cpu_seconds(server->pid) - server_cpu);
 	if ((long)result.pulled != config->documents)
 		fprintf(stderr, "cairn_bench: pulled %llu of %ld documents\n",
 			(unsigned long long)result.pulled, config->documents);
@@ -287,15 +316,24 @@ static void bench_push_pull(const bench_config *config)
 	int to_child[2], to_parent[2], status = 0;
 	struct rusage usage;
 	long stride = config->documents / config->incremental;
+	double client_cpu, server_cpu;
 	pid_t child;
 	char byte = 0;
 
 	fill(writer, 0, config->documents, 1, 0);
 	server_start(&server, config, "push");
 	set_remote(writer, &server);
+	client_cpu = process_cpu_seconds(getpid());
+	server_cpu = process_cpu_seconds(server.pid);
 	times = sync_timed(&result, writer, "cairn_sync_once (push)");
 	printf("metric cairn.n%ld.push %.0f docs/s\n", config->documents,
 		(double)result.pushed / times.push_seconds);
+	printf("metric cairn.n%ld.push_s %.3f s\n", config->documents, times.push_seconds);
+	/* CPU of the whole round (push, then the pull of nothing new): where the time goes */
+	printf("metric cairn.n%ld.push_cpu_client %.2f s\n", config->documents,
+		process_cpu_seconds(getpid()) - client_cpu);
+	printf("metric cairn.n%ld.push_cpu_server %.2f s\n", config->documents,
+		process_cpu_seconds(server.pid) - server_cpu);
 	fflush(stdout);
 	if (!wanted(config, "pull") && config->only)
 		goto done;

@@ -96,6 +96,7 @@ struct conn {
 	int rx_paused;           /* lws_rx_flow_control(0) while too much is buffered */
 
 	int keep_alive;          /* keep the connection after this exchange */
+	int http10;              /* the request was HTTP/1.0 */
 	int close_after;         /* close once the response is written */
 	int chunked;             /* body in chunked transfer coding */
 	size_t body_remaining;   /* Content-Length bytes still to come; chunk bytes left */
@@ -287,6 +288,8 @@ static int build_head(conn *c)
 	}
 	if (c->close_after)
 		fprintf(out, "Connection: close\r\n");
+	else if (c->http10)
+		fprintf(out, "Connection: keep-alive\r\n"); /* 1.0 closes unless told */
 	fprintf(out, "\r\n");
 	if (fclose(out) != 0 || !text) {
 		free(text);
@@ -504,6 +507,7 @@ static int parse_head(conn *c, const char *text, size_t length, parse_error *err
 		return fail(error, 505, "general_bad_request",
 			"Only HTTP/1.0 and HTTP/1.1 are supported.");
 	c->keep_alive = version[7] == '1';
+	c->http10 = version[7] == '0';
 	if (!request->method) {
 		request->method = "GET"; /* placeholder so the error answer has one */
 		return fail(error, 405, "general_route_not_found",

@@ -8,9 +8,17 @@
  * the finished response is queued back to the loop, which writes it. The handler never sees
  * libwebsockets.
  *
+ * HTTP/1.1 is parsed here on libwebsockets raw sockets (keep-alive, pipelining, chunked
+ * request bodies, "Expect: 100-continue"): the request's path is percent-decoded, its query
+ * string is passed on raw, and every header reaches the handler with a lower-case name (at
+ * most CAIRN_HTTP_MAX_HEADERS; Appwrite and framing headers win when there are more; repeats
+ * are joined with ", ", cookies with "; "). HEAD is handled as GET without the body.
+ *
  * The transport itself answers, without calling the handler: CORS preflights (OPTIONS, 204),
- * bodies over CAIRN_HTTP_MAX_BODY (413 general_payload_too_large, then the connection is
- * closed) and methods it does not know (405). Every response gets the CORS headers.
+ * bodies over CAIRN_HTTP_MAX_BODY (413 general_payload_too_large), request heads over 128 KiB
+ * (431), malformed requests (400), unknown methods (405) and other HTTP versions (505); these
+ * close the connection except the preflight. Every response carries the CORS headers
+ * (Access-Control-Allow-Origin echoes the request's Origin).
  */
 
 #include "server/http.h"

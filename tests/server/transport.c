@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -764,6 +765,26 @@ static void test_server_transport__raw_protocol_details(void **state)
 	}
 	close(fd);
 
+	/* A request trickling in one byte per write (head and body split everywhere). */
+	{
+		const char *text = "POST /v1/test/echo-body HTTP/1.1\r\nHost: x\r\n"
+			"Content-Length: 5\r\n\r\nabcde";
+		int one = 1;
+		size_t k;
+
+		fd = connect_raw(f);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		for (k = 0; text[k]; k++) {
+			send_all(fd, text + k, 1);
+			if (k % 7 == 0)
+				sleep_ms(1);
+		}
+		read_response(fd, reply_text, sizeof(reply_text));
+		assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
+		assert_string_equal(strstr(reply_text, "\r\n\r\n") + 4, "abcde");
+		close(fd);
+	}
+
 	/* A chunked request body is decoded. */
 	fd = connect_raw(f);
 	send_text(fd, "POST /v1/test/echo-body HTTP/1.1\r\nHost: x\r\n"
@@ -783,6 +804,15 @@ static void test_server_transport__raw_protocol_details(void **state)
 	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
 	assert_non_null(strstr(reply_text, "Connection: close"));
 	assert_int_equal(recv(fd, reply_text, 1, 0), 0);
+	close(fd);
+	/* HTTP/1.0 asking for keep-alive: told so, and the connection serves a second request. */
+	fd = connect_raw(f);
+	send_text(fd, "GET /v1/health/version HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_non_null(strstr(reply_text, "Connection: keep-alive"));
+	send_text(fd, "GET /v1/health/version HTTP/1.1\r\n\r\n");
+	read_response(fd, reply_text, sizeof(reply_text));
+	assert_true(strncmp(reply_text, "HTTP/1.1 200", 12) == 0);
 	close(fd);
 
 	/* Malformed heads get Appwrite errors, then the connection closes. */
