@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -86,6 +87,8 @@ static void server_start(bench_server *server, const bench_config *config, const
 	server->pid = fork();
 	if (server->pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
+		/* a bench killed by a timeout must not leave its server running */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(devnull, 1);
 		execl(config->cairn_binary, "cairn", "serve", "--listen", "127.0.0.1:0", "--data", data,
 			"--project", "bench", "--api-key", "bench-key", "--port-file", port_file,

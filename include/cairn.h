@@ -165,8 +165,9 @@ typedef struct {
 } cairn_sync_result;
 
 /* One push-then-pull round with the configured remote. Pushes the outbox in batches,
- * resolving conflicts last-write-wins by hybrid logical clock (ties by client id) and
- * logging every overwritten version; then pulls every change after the stored checkpoint,
+ * resolving conflicts by each collection's strategy (default last-write-wins by hybrid
+ * logical clock, ties by client id; see cairn_policy_set) and recording every resolution
+ * in the ledger; then pulls every change after the stored checkpoint,
  * each page applied in one transaction that also advances the checkpoint.
  * `out` and `opts` may be NULL. Returns CAIRN_EOFFLINE if the server is unreachable
  * (nothing is lost; run it again later), CAIRN_ENOREMOTE if no remote is set. */
@@ -189,15 +190,197 @@ typedef struct {
 
 int cairn_store_status_get(cairn_store_status *out, cairn_store *store);
 
-/* The conflict log as a JSON array, newest first: [{"id", "collection", "documentId",
- * "strategy", "winner" ("local"|"remote"), "local", "remote", "at"}] where local/remote
- * are the two versions (documents, or null for a delete). Free with cairn_free. */
+/* The conflict ledger as a JSON array, newest first: [{"id", "collection", "documentId",
+ * "strategy", "winner" ("local"|"remote"|"merged"|"custom"), "local", "remote", "at",
+ * "base", "result", "state" ("done"|"open"|"resolved")}] where base/local/remote/result
+ * are versions (documents, or null for a delete or an unknown base). Free with cairn_free. */
 int cairn_conflicts_list(char **out_json, cairn_store *store);
 
 /* The outbox as a JSON array in commit order: [{"mutationId", "op", "collection",
  * "documentId", "baseVersion", "hlc", "state" ("pending"|"rejected"), "error"}].
  * Free with cairn_free. */
 int cairn_outbox_list(char **out_json, cairn_store *store);
+
+/* ---- conflict resolution (docs/conflicts.md) ------------------------------------------ *
+ * Each collection has a strategy, persisted in the store and applied when a push meets a
+ * newer server version: "lww" (default: higher hybrid logical clock wins, ties by client id),
+ * "server-wins", "client-wins", "merge" (three-way, field by field, against the version the
+ * local edits were made on; nested objects recursively, arrays whole, a field changed on both
+ * sides by LWW), "manual" (the server version stays visible, the local one goes to the
+ * inbox), "custom" (the resolver set with cairn_store_set_resolver; "manual" without one).
+ * Every resolution is recorded in the ledger (cairn_conflicts_list), and whatever it
+ * overwrote can be put back with cairn_conflict_restore. */
+
+/* Sets the strategy of `collection` and its counter fields (numeric fields changed only by
+ * cairn_doc_increment; put and patch leave them as they are). `counters` may be NULL when
+ * `counter_count` is 0. Replaces the previous policy of the collection. */
+int cairn_policy_set(cairn_store *store, const char *collection, const char *strategy,
+	const char *const *counters, size_t counter_count);
+/* The policy of `collection` as {"collection", "strategy", "counters": [...]} (the default
+ * {"strategy": "lww", "counters": []} when none was set). Free with cairn_free. */
+int cairn_policy_get(char **out_json, cairn_store *store, const char *collection);
+
+/* Adds `delta` to the counter `field` of a live document (a missing field counts as 0). The
+ * local view shows the new value at once; the server adds the delta to its current value when
+ * the increment is pushed, so increments from many clients never conflict and all count.
+ * `field` must be declared a counter of the collection (cairn_policy_set), else
+ * CAIRN_EINVALID; CAIRN_ENOTFOUND if the document does not exist. */
+int cairn_doc_increment(cairn_store *store, const char *collection, const char *id,
+	const char *field, int64_t delta);
+
+/* The open inbox entries (conflicts of "manual" collections, or deferred by the resolver),
+ * oldest first, in the shape of cairn_conflicts_list. Free with cairn_free. */
+int cairn_conflicts_inbox(char **out_json, cairn_store *store);
+
+typedef enum {
+	CAIRN_RESOLVE_MINE = 1,   /* write the local version of the newest open entry again */
+	CAIRN_RESOLVE_THEIRS = 2, /* keep the server version (already visible); no new write */
+	CAIRN_RESOLVE_WITH = 3    /* write the given document (JSON object) */
+} cairn_resolve_choice;
+
+/* Closes every open inbox entry of the document. MINE and WITH are new writes (a put, or a
+ * delete when the local version was a delete) that sync like any other. `json` is used only
+ * with CAIRN_RESOLVE_WITH. CAIRN_ENOTFOUND when the document has no open entry. */
+int cairn_conflict_resolve(cairn_store *store, const char *collection, const char *id,
+	cairn_resolve_choice choice, const char *json);
+
+/* Puts back the value that ledger entry `ledger_id` overwrote (the losing side; the local
+ * version for merged, custom and inbox entries) as a new write: a put, or a delete when that
+ * value was a delete. CAIRN_ENOTFOUND for an unknown entry. */
+int cairn_conflict_restore(cairn_store *store, int64_t ledger_id);
+
+/* A custom resolver. `base`, `local` and `remote` are Appwrite Document JSON or NULL (never
+ * existed, or deleted). Return 0 with *out_json set to the merged document (a JSON object of
+ * user fields, allocated with malloc; the library frees it) or left NULL to delete the
+ * document; return CAIRN_RESOLVE_DEFER to send the pair to the inbox as "manual" does. Any
+ * other value stops the sync with CAIRN_EUSER. Called on the thread running cairn_sync_once,
+ * inside the store transaction that applies the push reply: it must not call the store. */
+#define CAIRN_RESOLVE_DEFER 1
+typedef int (*cairn_resolver_cb)(char **out_json, const char *collection, const char *id,
+	const char *base, const char *local, const char *remote, void *payload);
+
+/* Sets (or with NULL clears) the resolver used by "custom" collections for this handle. */
+int cairn_store_set_resolver(cairn_store *store, cairn_resolver_cb resolver, void *payload);
+
+/* ---- the background replicator (docs/api.md, "Staying in sync") ----------------------- *
+ * cairn_replicator_start() runs sync on its own thread with its own handle on the store's
+ * file: local writes (from any handle or process) are pushed within about 50 ms of their
+ * commit, a realtime (WebSocket) subscription brings server changes, and a catch-up pull
+ * runs at start, on every reconnect and whenever an event shows a gap. Failures back off
+ * exponentially with full jitter up to `backoff_max_ms`; it never spins. */
+
+typedef struct cairn_replicator cairn_replicator;
+
+typedef enum {
+	CAIRN_REPLICATOR_STOPPED = 0,    /* not running (after stop, or before the thread runs) */
+	CAIRN_REPLICATOR_OFFLINE = 1,    /* the server cannot be reached; retrying with backoff */
+	CAIRN_REPLICATOR_CONNECTING = 2, /* trying to reach the server */
+	CAIRN_REPLICATOR_IDLE = 3,       /* in sync, waiting for local writes or server events */
+	CAIRN_REPLICATOR_BUSY = 4,       /* pushing or pulling */
+	CAIRN_REPLICATOR_ERROR = 5       /* a failure that is not the network (auth, server, store);
+	                                  * retried with backoff, see last_error */
+} cairn_replicator_state;
+
+typedef struct {
+	cairn_replicator_state state;
+	uint64_t pending;          /* local mutations waiting to be pushed */
+	uint64_t rejected;         /* mutations the server refused (parked) */
+	uint64_t pushed;           /* mutations pushed since start */
+	uint64_t pulled;           /* changes pulled since start */
+	uint64_t syncs;            /* completed sync rounds since start */
+	int64_t checkpoint;        /* last pulled change sequence */
+	int realtime;              /* 1 while the realtime subscription is connected */
+	int last_error;            /* code of the last failed round, 0 after a success */
+	char last_error_message[256];
+	int64_t retry_in_ms;       /* OFFLINE/ERROR: time until the next attempt; else 0 */
+} cairn_replicator_status;
+
+/* Called on the replicator's own thread whenever the status changes (state or counts). It
+ * must not block for long and must not call cairn_replicator_stop(). */
+typedef void (*cairn_replicator_status_cb)(const cairn_replicator_status *status, void *payload);
+
+#define CAIRN_REPLICATOR_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;        /* CAIRN_REPLICATOR_OPTIONS_VERSION */
+	long backoff_initial_ms;     /* first retry delay bound; default 250 */
+	long backoff_max_ms;         /* cap of the retry delay; default 60000 */
+	long push_delay_ms;          /* coalescing window after a local commit; default 10 */
+	long poll_ms;                /* how often the store file is checked for commits; default 15 */
+	long ping_interval_ms;       /* realtime ping period; default 15000 */
+	long ping_timeout_ms;        /* no pong within this: the connection is dead; default 10000 */
+	long request_timeout_ms;     /* per HTTP request and WebSocket handshake; default 15000 */
+	int realtime;                /* 1 (default): hold a realtime subscription */
+	int netlink;                 /* 1 (default): watch Linux link/route changes */
+	cairn_replicator_status_cb on_status; /* optional */
+	void *payload;               /* passed to on_status */
+} cairn_replicator_options;
+#define CAIRN_REPLICATOR_OPTIONS_INIT { CAIRN_REPLICATOR_OPTIONS_VERSION, 250, 60000, 10, 15, \
+	15000, 10000, 15000, 1, 1, NULL, NULL }
+int cairn_replicator_options_init(cairn_replicator_options *opts, unsigned int version);
+
+/* Starts the replicator for the store's file (the remote must be set). `store` is only read
+ * during the call: the replicator opens its own handle, so the app keeps using `store` from
+ * its thread. `opts` may be NULL. Stop and free it with cairn_replicator_stop(). */
+int cairn_replicator_start(cairn_replicator **out, cairn_store *store,
+	const cairn_replicator_options *opts);
+/* Stops the thread (an ongoing HTTP request is abandoned within its timeout), joins it and
+ * frees the replicator. Nothing committed is lost. NULL is a no-op. */
+void cairn_replicator_stop(cairn_replicator *replicator);
+/* A snapshot of the status. Any thread. */
+int cairn_replicator_status_get(cairn_replicator_status *out, cairn_replicator *replicator);
+/* The app's reachability hint (as a mobile OS reports it): 0 = unreachable, do not try until
+ * told otherwise; 1 = reachable, retry now (resets the backoff). Any thread. */
+void cairn_replicator_set_reachable(cairn_replicator *replicator, int reachable);
+/* Asks for a sync round now (push and pull), resetting the backoff. Any thread. */
+void cairn_replicator_sync_now(cairn_replicator *replicator);
+/* A short name for a state: "offline", "connecting", "idle", "busy", "stopped", "error". */
+const char *cairn_replicator_state_name(cairn_replicator_state state);
+
+/* ---- change listeners and live queries (docs/api.md, "Change listeners") ------------- *
+ * A listener registered on a store hears every change committed to that store's file by any
+ * handle in this process: local writes (cairn_doc_put/_patch/_delete/_increment, on the
+ * thread that wrote, right after the commit) and changes pulled from the server (on the
+ * thread running the sync: cairn_sync_once's caller or the replicator's thread, right after
+ * each page commits). Writes by other processes are not heard (their pushes come back as
+ * pulls only if this process syncs). */
+
+typedef enum {
+	CAIRN_CHANGE_LOCAL = 1,  /* a write made through this library in this process */
+	CAIRN_CHANGE_REMOTE = 2  /* a change pulled from the server */
+} cairn_change_source;
+
+typedef struct {
+	const char *collection;      /* borrowed for the call */
+	const char *id;
+	int deleted;                 /* 1 when the document is now gone */
+	cairn_change_source source;
+} cairn_change;
+
+/* Must not block for long. It may read the store through its own handle (not one in use by
+ * the calling thread's writer) and may add or remove listeners. */
+typedef void (*cairn_change_cb)(const cairn_change *change, void *payload);
+
+/* Listens to changes of one document (`collection` and `id`), of one collection (`id` NULL)
+ * or of everything (both NULL). *out_token identifies it for cairn_store_unlisten. The
+ * listener is tied to the store's file, not the handle; remove it before `payload` dies. */
+int cairn_store_listen(uint64_t *out_token, cairn_store *store, const char *collection,
+	const char *id, cairn_change_cb callback, void *payload);
+/* After it returns the callback is not running and will not be called again. CAIRN_ENOTFOUND
+ * for an unknown token. */
+int cairn_store_unlisten(cairn_store *store, uint64_t token);
+
+typedef struct cairn_live_query cairn_live_query;
+/* Receives the query's full result (a JSON array of documents, borrowed for the call): once
+ * from cairn_live_query_start on the caller's thread, then after every change to the
+ * collection on the thread that committed it. */
+typedef void (*cairn_live_query_cb)(const char *results_json, void *payload);
+
+/* Runs `queries` (as cairn_doc_query) on `collection` now and again whenever the collection
+ * changes. It reads through its own handle on the store's file, so any thread may commit. */
+int cairn_live_query_start(cairn_live_query **out, cairn_store *store, const char *collection,
+	const char *const *queries, size_t query_count, cairn_live_query_cb callback, void *payload);
+/* Stops and frees; after it returns the callback is not running. NULL is a no-op. */
+void cairn_live_query_stop(cairn_live_query *query);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@ packages=(
 	libwebsockets-dev  # server HTTP (+ WebSocket later)
 	libcmocka-dev      # unit tests
 	curl               # used by scripts to probe a running server
+	libpq-dev          # the PostgreSQL storage backend (libpq)
+	postgresql-15      # the tests start their own PostgreSQL (initdb, pg_ctl)
 )
 
 missing=()

@@ -102,6 +102,31 @@ static int check_size(cairn_store *store, json_object *data, const char *collect
 	return 0;
 }
 
+/* Increments are not content writes and the server does not chain on them (docs/conflicts.md):
+ * a new mutation's predecessor is the newest pending mutation that is not an increment. */
+static int content_predecessor(char *prev, size_t prev_size, cairn_store *store,
+	const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(store->db, "SELECT mutation_id FROM outbox WHERE "
+		"collection = ?1 AND doc_id = ?2 AND state = 'pending' AND op <> 'increment' "
+		"ORDER BY seq DESC LIMIT 1", -1, &stmt, NULL);
+
+	prev[0] = '\0';
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return cairn__store_error(store, rc, "reading the outbox");
+	}
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		snprintf(prev, prev_size, "%s", sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+		cairn__store_error(store, rc, "reading the outbox");
+}
+
 /* The base of a new mutation: the same as the document's newest pending mutation (the chain
  * was made on that server version), else the server copy's version, else 0. */
 static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *store,
@@ -118,10 +143,14 @@ static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *s
 	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
+		int after_increment = strcmp((const char *)sqlite3_column_text(stmt, 2),
+			"increment") == 0;
+
 		snprintf(prev, prev_size, "%s", sqlite3_column_text(stmt, 0));
 		*base = sqlite3_column_int64(stmt, 1);
 		sqlite3_reset(stmt);
-		return 0;
+		return after_increment ? content_predecessor(prev, prev_size, store, collection, id) :
+			0;
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
@@ -140,7 +169,7 @@ static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *s
 	return 0;
 }
 
-static int insert_outbox(cairn_store *store, const char *op, const char *collection,
+int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
 	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
 	json_object *permissions, int64_t now)
 {
@@ -188,8 +217,10 @@ static int insert_outbox(cairn_store *store, const char *op, const char *collect
 }
 
 static int write_document(cairn_store *store, const char *op, const char *collection,
-	const char *id, const char *json)
+	const char *id, const char *json, json_object *increment)
 {
+	json_object *counters = NULL;
+	cairn__strategy strategy;
 	json_object *fields = NULL;
 	json_object *permissions = NULL;
 	cairn__view view = { 0 };
@@ -202,7 +233,9 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	rc = check_target(store, collection, id);
 	if (rc != 0)
 		return rc;
-	if (strcmp(op, "delete") != 0) {
+	if (increment) {
+		fields = json_object_get(increment);
+	} else if (strcmp(op, "delete") != 0) {
 		rc = parse_input(&fields, &permissions, store, json);
 		if (rc != 0)
 			return rc;
@@ -213,7 +246,30 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	rc = cairn__store_begin(store);
 	if (rc != 0)
 		goto cleanup;
-	rc = cairn__view_load_local(&view, NULL, store, collection, id, strcmp(op, "patch") == 0);
+	rc = cairn__policy_load(&strategy, &counters, store, collection);
+	if (rc != 0)
+		goto cleanup;
+	if (increment) {
+		json_object_object_foreach(increment, field, delta) {
+			(void)delta;
+			if (!cairn__is_counter(counters, field)) {
+				rc = cairn__error_set(CAIRN_EINVALID, "'%s' is not a counter of collection "
+					"'%s': declare it first (cairn policy %s STRATEGY --counter %s)", field,
+					collection, collection, field);
+				goto cleanup;
+			}
+		}
+	} else if (fields) {
+		/* Counter fields change only through increments: a put keeps their value and a
+		 * patch leaves them alone (docs/conflicts.md). */
+		for (size_t i = 0; i < json_object_array_length(counters); i++)
+			json_object_object_del(fields, json_object_get_string(
+				json_object_array_get_idx(counters, i)));
+	}
+	/* A put reads the old fields only to carry its counters over. */
+	rc = cairn__view_load_local(&view, NULL, store, collection, id, strcmp(op, "patch") == 0 ||
+		strcmp(op, "increment") == 0 || (strcmp(op, "put") == 0 &&
+		json_object_array_length(counters) > 0));
 	if (rc != 0)
 		goto cleanup;
 	if (!view.exists && strcmp(op, "put") != 0) {
@@ -228,7 +284,7 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	if (rc != 0)
 		goto cleanup;
 	now = cairn__time_now_ms();
-	rc = cairn__view_apply(&view, op, fields, permissions, now);
+	rc = cairn__view_apply_counted(&view, op, fields, permissions, now, counters);
 	if (rc != 0)
 		goto cleanup;
 	if (strcmp(op, "patch") == 0) {
@@ -236,7 +292,7 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 		if (rc != 0)
 			goto cleanup;
 	}
-	rc = insert_outbox(store, op, collection, id, base, prev, hlc, fields, permissions, now);
+	rc = cairn__outbox_insert(store, op, collection, id, base, prev, hlc, fields, permissions, now);
 	if (rc != 0)
 		goto cleanup;
 	rc = cairn__view_save(store, collection, id, &view, 1);
@@ -246,7 +302,9 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 cleanup:
 	if (rc != 0)
 		cairn__store_rollback(store);
+	cairn__listeners_local(store, rc, op, collection, id);
 	cairn__view_clear(&view);
+	json_object_put(counters);
 	json_object_put(fields);
 	json_object_put(permissions);
 	return rc;
@@ -254,18 +312,38 @@ cleanup:
 
 int cairn_doc_put(cairn_store *store, const char *collection, const char *id, const char *json)
 {
-	return write_document(store, "put", collection, id, json);
+	return write_document(store, "put", collection, id, json, NULL);
 }
 
 int cairn_doc_patch(cairn_store *store, const char *collection, const char *id,
 	const char *json)
 {
-	return write_document(store, "patch", collection, id, json);
+	return write_document(store, "patch", collection, id, json, NULL);
 }
 
 int cairn_doc_delete(cairn_store *store, const char *collection, const char *id)
 {
-	return write_document(store, "delete", collection, id, NULL);
+	return write_document(store, "delete", collection, id, NULL, NULL);
+}
+
+int cairn_doc_increment(cairn_store *store, const char *collection, const char *id,
+	const char *field, int64_t delta)
+{
+	json_object *increment;
+	int rc;
+
+	if (!field || !field[0] || field[0] == '$')
+		return cairn__error_set(CAIRN_EINVALID, "a counter needs a field name that does not "
+			"start with '$'");
+	increment = json_object_new_object();
+	if (!increment || json_object_object_add(increment, field,
+		json_object_new_int64(delta)) != 0) {
+		json_object_put(increment);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory recording an increment");
+	}
+	rc = write_document(store, "increment", collection, id, NULL, increment);
+	json_object_put(increment);
+	return rc;
 }
 
 static int dump_to(char **out, json_object *value)

@@ -203,6 +203,9 @@ static json_object *conflict_entry(sqlite3_stmt *stmt, int *failed)
 	add(entry, "local", stored_document(sqlite3_column_text(stmt, 5), failed), failed);
 	add(entry, "remote", stored_document(sqlite3_column_text(stmt, 6), failed), failed);
 	add(entry, "at", json_object_new_string(at), failed);
+	add(entry, "base", stored_document(sqlite3_column_text(stmt, 8), failed), failed);
+	add(entry, "result", stored_document(sqlite3_column_text(stmt, 9), failed), failed);
+	add(entry, "state", string_or_null(sqlite3_column_text(stmt, 10), failed), failed);
 	return entry;
 }
 
@@ -212,6 +215,16 @@ int cairn_conflicts_list(char **out_json, cairn_store *store)
 		return cairn__error_set(CAIRN_EINVALID, "cairn_conflicts_list needs an out pointer "
 			"and a store");
 	return list_rows(out_json, store, "SELECT id, collection, doc_id, strategy, winner, "
-		"local, remote, at FROM conflicts ORDER BY id DESC", conflict_entry,
-		"listing conflicts");
+		"local, remote, at, base, result, state FROM conflicts ORDER BY id DESC",
+		conflict_entry, "listing conflicts");
+}
+
+int cairn_conflicts_inbox(char **out_json, cairn_store *store)
+{
+	if (!out_json || !store)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_conflicts_inbox needs an out pointer "
+			"and a store");
+	return list_rows(out_json, store, "SELECT id, collection, doc_id, strategy, winner, "
+		"local, remote, at, base, result, state FROM conflicts WHERE state = 'open' "
+		"ORDER BY id", conflict_entry, "listing the conflict inbox");
 }

@@ -40,7 +40,7 @@ static const char *const statement_sql[STMT_COUNT] = {
 		"sequence = excluded.sequence",
 	[STMT_SERVER_DELETE] = "DELETE FROM server_docs WHERE collection = ?1 AND id = ?2",
 	[STMT_SERVER_VERSION] = "SELECT version FROM server_docs WHERE collection = ?1 AND id = ?2",
-	[STMT_OUTBOX_LAST_PENDING] = "SELECT mutation_id, base_version FROM outbox "
+	[STMT_OUTBOX_LAST_PENDING] = "SELECT mutation_id, base_version, op FROM outbox "
 		"WHERE collection = ?1 AND doc_id = ?2 AND state = 'pending' ORDER BY seq DESC LIMIT 1",
 	[STMT_OUTBOX_INSERT] = "INSERT INTO outbox(mutation_id, op, collection, doc_id, "
 		"base_version, prev_mutation, hlc, payload, permissions, state, created_at) "
@@ -62,7 +62,8 @@ static const char *const statement_sql[STMT_COUNT] = {
 		"ORDER BY seq LIMIT ?1",
 	[STMT_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE state = ?1",
 	[STMT_CONFLICT_INSERT] = "INSERT INTO conflicts(collection, doc_id, strategy, winner, "
-		"local, remote, at) VALUES (?1, ?2, 'lww', ?3, ?4, ?5, ?6)",
+		"local, remote, at, base, result, state) "
+		"VALUES (?1, ?2, ?7, ?3, ?4, ?5, ?6, ?8, ?9, ?10)",
 };
 
 /* docs.seq is the rowid: it stays put across updates (upsert, never REPLACE), so it orders
@@ -84,7 +85,7 @@ static const char schema_sql[] =
 	" UNIQUE(collection, id));"
 	"CREATE TABLE IF NOT EXISTS outbox("
 	" seq INTEGER PRIMARY KEY, mutation_id TEXT NOT NULL UNIQUE,"
-	" op TEXT NOT NULL CHECK (op IN ('put', 'patch', 'delete')),"
+	" op TEXT NOT NULL CHECK (op IN ('put', 'patch', 'delete', 'increment')),"
 	" collection TEXT NOT NULL, doc_id TEXT NOT NULL, base_version INTEGER NOT NULL,"
 	" prev_mutation TEXT, hlc INTEGER NOT NULL, payload TEXT, permissions TEXT,"
 	" state TEXT NOT NULL CHECK (state IN ('pending', 'rejected')), error TEXT,"
@@ -92,8 +93,28 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS outbox_doc ON outbox(collection, doc_id, state, seq);"
 	"CREATE TABLE IF NOT EXISTS conflicts("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, doc_id TEXT NOT NULL,"
-	" strategy TEXT NOT NULL, winner TEXT NOT NULL CHECK (winner IN ('local', 'remote')),"
-	" local TEXT, remote TEXT, at INTEGER NOT NULL);";
+	" strategy TEXT NOT NULL, winner TEXT NOT NULL, local TEXT, remote TEXT,"
+	" at INTEGER NOT NULL, base TEXT, result TEXT,"
+	" state TEXT NOT NULL DEFAULT 'done' CHECK (state IN ('done', 'open', 'resolved')));"
+	"CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts(state, collection, doc_id);"
+	"CREATE TABLE IF NOT EXISTS policies(collection TEXT PRIMARY KEY, strategy TEXT NOT NULL,"
+	" counters TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS bases(collection TEXT NOT NULL, doc_id TEXT NOT NULL,"
+	" version INTEGER NOT NULL, data TEXT, PRIMARY KEY(collection, doc_id, version))"
+	" WITHOUT ROWID;";
+
+/* Schema 1 to 2: the outbox learns "increment" and the conflict log becomes the ledger
+ * (base, result, inbox state). SQLite cannot alter a CHECK, so both tables are renamed,
+ * recreated by schema_sql and copied back. */
+static const char migrate_1_sql[] =
+	"DROP INDEX IF EXISTS outbox_doc;"
+	"ALTER TABLE outbox RENAME TO outbox_v1;"
+	"ALTER TABLE conflicts RENAME TO conflicts_v1;";
+static const char migrate_1_copy_sql[] =
+	"INSERT INTO outbox SELECT * FROM outbox_v1;"
+	"INSERT INTO conflicts(id, collection, doc_id, strategy, winner, local, remote, at)"
+	" SELECT id, collection, doc_id, strategy, winner, local, remote, at FROM conflicts_v1;"
+	"DROP TABLE outbox_v1; DROP TABLE conflicts_v1;";
 
 int cairn_store_options_init(cairn_store_options *opts, unsigned int version)
 {
@@ -350,6 +371,9 @@ static int prepare_schema(cairn_store *store)
 		goto cleanup;
 	}
 	has_meta = rc == SQLITE_ROW;
+	/* Done with it: an open statement would lock the tables a migration renames. */
+	sqlite3_finalize(stmt);
+	stmt = NULL;
 	rc = 0;
 	if (has_meta) {
 		rc = cairn__meta_get_int64(store, "schema_version", &version);
@@ -363,10 +387,20 @@ static int prepare_schema(cairn_store *store)
 			goto cleanup;
 		}
 	}
+	if (version == 1) {
+		rc = exec_sql(store, migrate_1_sql, "upgrading the store's schema");
+		if (rc != 0)
+			goto cleanup;
+	}
 	rc = exec_sql(store, schema_sql, "creating the store's tables");
 	if (rc != 0)
 		goto cleanup;
-	if (version == 0) {
+	if (version == 1) {
+		rc = exec_sql(store, migrate_1_copy_sql, "upgrading the store's schema");
+		if (rc != 0)
+			goto cleanup;
+	}
+	if (version < CAIRN__STORE_SCHEMA_VERSION) {
 		rc = cairn__meta_set_int64(store, "schema_version", CAIRN__STORE_SCHEMA_VERSION);
 		if (rc != 0)
 			goto cleanup;
@@ -473,6 +507,7 @@ void cairn_store_free(cairn_store *store)
 {
 	if (!store)
 		return;
+	cairn__resolver_forget(store);
 	if (store->db) {
 		cairn__store_rollback(store);
 		for (int i = 0; i < STMT_COUNT; i++)

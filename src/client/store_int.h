@@ -10,7 +10,7 @@
 #include "cairn.h"
 #include "util/time.h"
 
-#define CAIRN__STORE_SCHEMA_VERSION 1
+#define CAIRN__STORE_SCHEMA_VERSION 2
 
 /* Cached statements, prepared on first use and kept for the life of the handle. */
 typedef enum {
@@ -135,7 +135,7 @@ int cairn__permissions_parse(json_object **out, const char *text);
 /* One pending outbox row, as sent in a push. */
 typedef struct {
 	char mutation_id[64];
-	char op[8];
+	char op[16];               /* "put", "patch", "delete" or "increment" */
 	char collection[40];
 	char doc_id[40];
 	int64_t base_version;
@@ -174,5 +174,81 @@ int cairn__push_reject(cairn_store *store, const cairn__mutation *mutation, cons
  * the page. */
 int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_store *store,
 	json_object *page);
+
+/* ---- conflict resolution (conflict.c) -------------------------------------------------- */
+
+typedef enum {
+	CAIRN__STRATEGY_LWW,
+	CAIRN__STRATEGY_SERVER_WINS,
+	CAIRN__STRATEGY_CLIENT_WINS,
+	CAIRN__STRATEGY_MERGE,
+	CAIRN__STRATEGY_MANUAL,
+	CAIRN__STRATEGY_CUSTOM
+} cairn__strategy;
+
+const char *cairn__strategy_name(cairn__strategy strategy);
+int cairn__strategy_parse(cairn__strategy *out, const char *name);
+/* The collection's strategy (lww when unset) and, when `counters` is not NULL, its counter
+ * fields as a JSON array of strings (caller owns). */
+int cairn__policy_load(cairn__strategy *strategy, json_object **counters, cairn_store *store,
+	const char *collection);
+/* 1 when `field` is in the `counters` array (NULL = none). */
+int cairn__is_counter(json_object *counters, const char *field);
+
+/* One ledger row; the texts are Document JSON or NULL; `state` "done", "open" (inbox). */
+int cairn__ledger_add(cairn_store *store, const char *collection, const char *id,
+	const char *strategy, const char *winner, const char *base, const char *local,
+	const char *remote, const char *result, const char *state);
+
+/* Keeps the current server copy of a document as a base while local edits of it are pending
+ * (call before overwriting the server copy); prune drops bases nothing pending needs. */
+int cairn__base_save(cairn_store *store, const char *collection, const char *id);
+int cairn__bases_prune(cairn_store *store);
+
+/* Three-way merge of user-field objects (caller owns the result; NULL on ENOMEM). */
+json_object *cairn__merge3(json_object *base, json_object *local, json_object *remote,
+	int local_wins);
+
+/* Resolves a push conflict of `m` under merge, manual or custom (inside the push-apply
+ * transaction, after the server copy was updated to the remote version): writes the ledger
+ * row, drops the document's pending writes and queues the resolution when it differs from
+ * the server's version. */
+int cairn__conflict_resolve(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *m, cairn__strategy strategy, json_object *remote_document,
+	int64_t version, int64_t remote_hlc, const char *author);
+void cairn__resolver_forget(const cairn_store *store);
+/* *out 1 when the server version differs from the mutation's base only in counter fields
+ * (increments moved it): no conflict, the mutation is simply rebased. */
+int cairn__conflict_counter_only(int *out, cairn_store *store, const cairn__mutation *m,
+	json_object *remote_document);
+
+/* cairn__view_apply that also knows counters: "increment" adds its payload's numbers, and a
+ * put keeps the counter fields of the document it replaces. */
+int cairn__view_apply_counted(cairn__view *view, const char *op, json_object *payload,
+	json_object *permissions, int64_t at_ms, json_object *counters);
+
+/* Appends one pending mutation to the outbox (documents.c). */
+int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
+	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
+	json_object *permissions, int64_t now);
+
+/* ---- connectivity signals (connectivity.c), used by the replicator thread ------------- */
+
+/* A non-blocking NETLINK_ROUTE socket subscribed to link, address and route changes, or -1
+ * where that is unavailable (not Linux, sandboxed). */
+int cairn__netlink_open(void);
+/* Reads every pending message; 1 when one of them was a link/address/route change. */
+int cairn__netlink_drain(int fd);
+/* Exponential backoff with full jitter: a uniform delay in [0, min(max_ms, initial_ms <<
+ * attempt)] ms, from the xorshift state *rng (seed it non-zero). attempt 0 is the first retry. */
+int64_t cairn__backoff_delay(long initial_ms, long max_ms, unsigned attempt, uint64_t *rng);
+
+/* ---- change listeners (listeners.c): the hooks that fire them after a commit ---------- */
+
+/* After a local write of `op` on collection/id; does nothing unless rc == 0. */
+void cairn__listeners_local(cairn_store *store, int rc, const char *op, const char *collection,
+	const char *id);
+/* After a pull page (`changes`, the page's array) committed; does nothing unless rc == 0. */
+void cairn__listeners_pulled(cairn_store *store, int rc, json_object *changes);
 
 #endif

@@ -17,8 +17,11 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 	const cairn__mutation *mutations, size_t count)
 {
 	FILE *stream;
+	json_object *counters = NULL;
+	char counters_of[40] = "";
 	char *text = NULL;
 	size_t size = 0;
+	int rc;
 
 	*out = NULL;
 	*length = 0;
@@ -30,6 +33,21 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 	fprintf(stream, "{\"clientId\":\"%s\",\"mutations\":[", store->client_id);
 	for (size_t i = 0; i < count; i++) {
 		const cairn__mutation *m = &mutations[i];
+
+		/* A put names the collection's counters: the server keeps their values. */
+		if (strcmp(m->op, "put") == 0 && strcmp(counters_of, m->collection) != 0) {
+			cairn__strategy strategy;
+
+			json_object_put(counters);
+			counters = NULL;
+			rc = cairn__policy_load(&strategy, &counters, store, m->collection);
+			if (rc != 0) {
+				fclose(stream);
+				free(text);
+				return rc;
+			}
+			snprintf(counters_of, sizeof(counters_of), "%s", m->collection);
+		}
 
 		fprintf(stream, "%s{\"mutationId\":\"%s\",\"op\":\"%s\",\"collection\":\"%s\","
 			"\"id\":\"%s\",\"baseVersion\":%lld,\"prevMutationId\":", i ? "," : "",
@@ -43,8 +61,11 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 			fprintf(stream, ",\"data\":%s", m->payload ? m->payload : "{}");
 		if (m->permissions)
 			fprintf(stream, ",\"permissions\":%s", m->permissions);
+		if (strcmp(m->op, "put") == 0 && counters && json_object_array_length(counters) > 0)
+			fprintf(stream, ",\"counters\":%s", cairn__json_text(counters, NULL));
 		fputc('}', stream);
 	}
+	json_object_put(counters);
 	fputs("]}", stream);
 	if (ferror(stream)) {
 		fclose(stream);
@@ -278,6 +299,10 @@ static int apply_applied(cairn_store *store, const cairn__mutation *m, json_obje
 		return rc;
 	/* A concurrent pull (another handle) may already hold a newer server version. */
 	if (!known || known_version < version) {
+		/* The pending edits behind an increment were made on the old copy. */
+		if (known && strcmp(m->op, "increment") == 0 &&
+			(rc = cairn__base_save(store, m->collection, m->doc_id)) != 0)
+			return rc;
 		rc = server_write(store, m->collection, m->doc_id, document, version, m->hlc,
 			store->client_id, NULL);
 		if (rc != 0)
@@ -286,8 +311,9 @@ static int apply_applied(cairn_store *store, const cairn__mutation *m, json_obje
 	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
 	if (rc == 0)
 		rc = relink_followers(store, m, "");
-	/* Every later pending change of this document was made on top of this one. */
-	if (rc == 0)
+	/* Every later pending change of this document was made on top of this one; not so after
+	 * an increment, which applies whatever the document holds (others' edits included). */
+	if (rc == 0 && strcmp(m->op, "increment") != 0)
 		rc = rebase_document(store, m, version);
 	return rc;
 }
@@ -309,30 +335,16 @@ static char *local_model_text(cairn_store *store, const char *collection, const 
 	return text;
 }
 
-static int log_conflict(cairn_store *store, const cairn__mutation *m, int local_wins,
-	json_object *remote_document)
+static int log_conflict(cairn_store *store, const cairn__mutation *m, cairn__strategy strategy,
+	int local_wins, json_object *remote_document)
 {
-	sqlite3_stmt *stmt;
 	char *local = local_model_text(store, m->collection, m->doc_id);
+	const char *remote = remote_document ? cairn__json_text(remote_document, NULL) : NULL;
 	int rc;
 
-	stmt = cairn__store_stmt(store, STMT_CONFLICT_INSERT);
-	if (!stmt) {
-		free(local);
-		return cairn__error_code();
-	}
-	sqlite3_bind_text(stmt, 1, m->collection, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, m->doc_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, local_wins ? "local" : "remote", -1, SQLITE_STATIC);
-	if (local)
-		sqlite3_bind_text(stmt, 4, local, -1, SQLITE_STATIC);
-	if (remote_document) {
-		const char *remote = cairn__json_text(remote_document, NULL);
-		if (remote)
-			sqlite3_bind_text(stmt, 5, remote, -1, SQLITE_TRANSIENT);
-	}
-	sqlite3_bind_int64(stmt, 6, cairn__time_now_ms());
-	rc = cairn__store_step_done(store, stmt, "logging a conflict");
+	rc = cairn__ledger_add(store, m->collection, m->doc_id, cairn__strategy_name(strategy),
+		local_wins ? "local" : "remote", NULL, local, remote, local_wins ? local : remote,
+		"done");
 	free(local);
 	return rc;
 }
@@ -354,8 +366,11 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 	int64_t hlc = 0;
 	int64_t known_version = 0;
 	char live_prev[64];
+	cairn__strategy strategy;
 	int deleted = 0;
 	int known = 0;
+	int agree;
+	int counter_only = 0;
 	int local_wins;
 	int rc;
 
@@ -372,13 +387,31 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 		document = NULL;
 	if (!document)
 		deleted = 1;
-	local_wins = cairn__hlc_compare(m->hlc, store->client_id, hlc, author) > 0;
+	rc = cairn__policy_load(&strategy, NULL, store, m->collection);
+	if (rc != 0)
+		return rc;
+	rc = cairn__conflict_counter_only(&counter_only, store, m, deleted ? NULL : document);
+	if (rc != 0)
+		return rc;
+	if (strategy == CAIRN__STRATEGY_CLIENT_WINS || counter_only)
+		local_wins = 1;
+	else if (strategy == CAIRN__STRATEGY_SERVER_WINS)
+		local_wins = 0;
+	else
+		local_wins = cairn__hlc_compare(m->hlc, store->client_id, hlc, author) > 0;
+	/* A delete that meets a delete is no conflict: both sides agree the document is gone. */
+	agree = (deleted && strcmp(m->op, "delete") == 0) || counter_only;
 	rc = cairn__store_hlc_observe(store, hlc);
-	if (rc == 0)
-		rc = log_conflict(store, m, local_wins, document);
+	if (rc == 0 && !agree && strategy <= CAIRN__STRATEGY_CLIENT_WINS)
+		rc = log_conflict(store, m, strategy, local_wins, document);
 	if (rc != 0)
 		return rc;
 	rc = server_version(&known_version, &known, store, m->collection, m->doc_id);
+	if (rc != 0)
+		return rc;
+	/* The version the pending edits were made on may be needed as a merge base. */
+	if (known && known_version < version)
+		rc = cairn__base_save(store, m->collection, m->doc_id);
 	if (rc != 0)
 		return rc;
 	if (version == 0 && known) {
@@ -389,11 +422,15 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 	}
 	if (rc != 0)
 		return rc;
+	if (!agree && strategy > CAIRN__STRATEGY_CLIENT_WINS)
+		return cairn__conflict_resolve(tally, store, m, strategy, deleted ? NULL : document,
+			version, hlc, author);
 	rc = live_predecessor(live_prev, sizeof(live_prev), store, prev);
 	if (rc != 0)
 		return rc;
-	tally->conflicts++;
-	if (local_wins) {
+	if (!agree)
+		tally->conflicts++;
+	if (local_wins && (!agree || counter_only)) {
 		tally->requeued++;
 		return rebase(store, m->mutation_id, version, live_prev);
 	}
@@ -521,6 +558,8 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	}
 	rc = recompute_touched(store, mutations, count);
 	if (rc == 0)
+		rc = cairn__bases_prune(store);
+	if (rc == 0)
 		rc = cairn__store_commit(store);
 cleanup:
 	if (rc != 0) {
@@ -623,6 +662,11 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, cairn_store *store,
 		return rc;
 	if (known && known_version >= version)
 		return 0; /* already have it (our own acknowledged write, or newer) */
+	if (known) {
+		rc = cairn__base_save(store, collection, id);
+		if (rc != 0)
+			return rc;
+	}
 	rc = server_write(store, collection, id, document, version, hlc, author, &view);
 	if (rc != 0)
 		return rc;
@@ -672,5 +716,6 @@ int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_s
 		cairn__store_rollback(store);
 		*applied = 0;
 	}
+	cairn__listeners_pulled(store, rc, changes);
 	return rc;
 }

@@ -242,18 +242,78 @@ int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 	return cairn__store_step_done(store, stmt, "writing a document");
 }
 
+int cairn__view_apply_counted(cairn__view *view, const char *op, json_object *payload,
+	json_object *permissions, int64_t at_ms, json_object *counters)
+{
+	json_object *kept = NULL;
+	char at[CAIRN_TIME_TEXT_SIZE];
+	int rc;
+
+	if (strcmp(op, "increment") == 0) {
+		if (!view->exists || !payload)
+			return 0; /* the server rejects an increment of a missing document too */
+		json_object_object_foreach(payload, field, delta) {
+			json_object *current = NULL;
+			json_object *sum;
+
+			json_object_object_get_ex(view->data, field, &current);
+			if (json_object_is_type(current, json_type_double) ||
+				json_object_is_type(delta, json_type_double))
+				sum = json_object_new_double(json_object_get_double(current) +
+					json_object_get_double(delta));
+			else
+				sum = json_object_new_int64(json_object_get_int64(current) +
+					json_object_get_int64(delta));
+			if (!sum || json_object_object_add(view->data, field, sum) != 0) {
+				json_object_put(sum);
+				return cairn__error_set(CAIRN_ENOMEM, "out of memory applying an increment");
+			}
+		}
+		cairn__time_format(at_ms, at);
+		snprintf(view->updated_at, sizeof(view->updated_at), "%s", at);
+		return 0;
+	}
+	if (strcmp(op, "put") == 0 && view->exists && counters &&
+		json_object_array_length(counters) > 0) {
+		kept = json_object_new_object();
+		if (!kept)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a change");
+		for (size_t i = 0; i < json_object_array_length(counters); i++) {
+			const char *field = json_object_get_string(json_object_array_get_idx(counters, i));
+			json_object *value = NULL;
+
+			if (field && json_object_object_get_ex(view->data, field, &value))
+				json_object_object_add(kept, field, json_object_get(value));
+		}
+	}
+	rc = cairn__view_apply(view, op, payload, permissions, at_ms);
+	if (rc == 0 && kept) {
+		json_object_object_foreach(kept, field, value)
+			json_object_object_add(view->data, field, json_object_get(value));
+	}
+	json_object_put(kept);
+	return rc;
+}
+
 int cairn__view_recompute(cairn_store *store, const char *collection, const char *id)
 {
 	cairn__view view;
 	sqlite3_stmt *stmt;
 	json_object *payload = NULL;
 	json_object *permissions = NULL;
+	json_object *counters = NULL;
+	cairn__strategy strategy;
 	int pending = 0;
 	int rc;
 
-	rc = cairn__view_load_server(&view, NULL, store, collection, id);
+	rc = cairn__policy_load(&strategy, &counters, store, collection);
 	if (rc != 0)
 		return rc;
+	rc = cairn__view_load_server(&view, NULL, store, collection, id);
+	if (rc != 0) {
+		json_object_put(counters);
+		return rc;
+	}
 	stmt = cairn__store_stmt(store, STMT_OUTBOX_DOC_PENDING);
 	if (!stmt) {
 		rc = cairn__error_code();
@@ -275,8 +335,8 @@ int cairn__view_recompute(cairn_store *store, const char *collection, const char
 			(const char *)sqlite3_column_text(stmt, 2));
 		if (rc != 0)
 			goto cleanup;
-		rc = cairn__view_apply(&view, (const char *)sqlite3_column_text(stmt, 0), payload,
-			permissions, sqlite3_column_int64(stmt, 3));
+		rc = cairn__view_apply_counted(&view, (const char *)sqlite3_column_text(stmt, 0),
+			payload, permissions, sqlite3_column_int64(stmt, 3), counters);
 		if (rc != 0)
 			goto cleanup;
 		json_object_put(payload);
@@ -292,6 +352,7 @@ int cairn__view_recompute(cairn_store *store, const char *collection, const char
 cleanup:
 	if (stmt)
 		sqlite3_reset(stmt);
+	json_object_put(counters);
 	json_object_put(payload);
 	json_object_put(permissions);
 	cairn__view_clear(&view);

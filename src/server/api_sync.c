@@ -7,7 +7,9 @@
 
 #include "server/api_int.h"
 #include "util/error.h"
+#include "util/hlc.h"
 #include "util/id.h"
+#include "util/time.h"
 #include "util/json.h"
 
 #define PULL_DEFAULT_LIMIT 1000
@@ -38,6 +40,61 @@ static int optional_count(json_object *object, const char *key, int64_t *out)
 		return -1;
 	*out = json_object_get_int64(field);
 	return 0;
+}
+
+/* Counters (docs/conflicts.md) travel to storage inside the write's data under these keys,
+ * which REST never passes on ($ keys are stripped there); storage.h has no increment op. */
+#define INCREMENT_KEY "$cairnIncrement"
+#define COUNTERS_KEY "$cairnCounters"
+
+/* The default bound on how far a mutation's HLC may run ahead of the server's clock. */
+#define DEFAULT_MAX_CLOCK_SKEW_MS 60000
+
+static int increment_valid(json_object *mutation)
+{
+	json_object *data = NULL;
+
+	if (!json_object_object_get_ex(mutation, "data", &data) ||
+		!json_object_is_type(data, json_type_object) || json_object_object_length(data) == 0)
+		return 0;
+	json_object_object_foreach(data, key, delta) {
+		if (key[0] == '$' || !json_object_is_type(delta, json_type_int))
+			return 0;
+	}
+	return 1;
+}
+
+static int names_valid(json_object *names)
+{
+	if (!json_object_is_type(names, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(names); i++) {
+		json_object *name = json_object_array_get_idx(names, i);
+
+		if (!json_object_is_type(name, json_type_string) ||
+			json_object_get_string(name)[0] == '$')
+			return 0;
+	}
+	return 1;
+}
+
+/* Mutation HLCs more than the bound ahead of the server's clock are clamped to the bound, so a
+ * device whose clock runs fast cannot win every last-write-wins conflict (the write still
+ * lands). The bound comes from CAIRN_MAX_CLOCK_SKEW_MS (cairn serve --max-clock-skew). */
+static int64_t clamp_hlc(int64_t hlc)
+{
+	const char *setting = getenv("CAIRN_MAX_CLOCK_SKEW_MS");
+	int64_t bound_ms = DEFAULT_MAX_CLOCK_SKEW_MS;
+	int64_t bound;
+
+	if (setting && setting[0]) {
+		char *end = NULL;
+		long long value = strtoll(setting, &end, 10);
+		if (end && !*end && value >= 0)
+			bound_ms = value;
+	}
+	bound = cairn__hlc_from_ms(cairn__time_now_ms() + bound_ms);
+	return hlc > bound ? bound : hlc;
 }
 
 static void respond_text(cairn_api_request *ctx, cairn_text *text)
@@ -96,9 +153,20 @@ static int check_push_shape(cairn_api_request *ctx, json_object *mutations)
 		}
 		if (!cairn__json_get_string(mutation, "op", &text) ||
 			(strcmp(text, "put") != 0 && strcmp(text, "patch") != 0 &&
-			strcmp(text, "delete") != 0)) {
-			respond_bad_field(ctx, "Invalid %s: `%s` must be \"put\", \"patch\" or "
-				"\"delete\".", "op", i);
+			strcmp(text, "delete") != 0 && strcmp(text, "increment") != 0)) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be \"put\", \"patch\", "
+				"\"delete\" or \"increment\".", "op", i);
+			return -1;
+		}
+		if (strcmp(text, "increment") == 0 && !increment_valid(mutation)) {
+			respond_bad_field(ctx, "Invalid %s: `%s` of an increment must be an object of "
+				"one or more field names (not starting with $) to integer deltas.", "data", i);
+			return -1;
+		}
+		if (json_object_object_get_ex(mutation, "counters", &field) && field &&
+			!names_valid(field)) {
+			respond_bad_field(ctx, "Invalid %s: `%s` must be an array of field names.",
+				"counters", i);
 			return -1;
 		}
 		if (optional_count(mutation, "baseVersion", &number) != 0) {
@@ -133,6 +201,7 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 	const char *prev = NULL;
 	json_object *data = NULL;
 	json_object *permissions = NULL;
+	json_object *counters = NULL;
 	int64_t base_version = 0;
 	int64_t hlc = 0;
 	size_t length = 0;
@@ -160,7 +229,7 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 	write->expect = CAIRN_EXPECT_VERSION;
 	write->base_version = base_version;
 	write->prev_mutation = prev;
-	write->hlc = hlc;
+	write->hlc = clamp_hlc(hlc);
 	write->client_id = client_id;
 	write->mutation_id = slot->mutation_id;
 	if (strcmp(op, "delete") == 0) {
@@ -169,6 +238,18 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 	}
 	write->op = strcmp(op, "put") == 0 ? CAIRN_WRITE_REPLACE : CAIRN_WRITE_PATCH;
 	json_object_object_get_ex(mutation, "data", &data);
+	if (strcmp(op, "increment") == 0) {
+		/* Applied to whatever the document is now: increments commute, never conflict. */
+		write->expect = CAIRN_EXPECT_EXISTS;
+		slot->fields = json_object_new_object();
+		if (!slot->fields || json_object_object_add(slot->fields, INCREMENT_KEY,
+			cairn__json_copy(data)) != 0) {
+			reject(slot, 500, "general_server_error", "Out of memory.");
+			return;
+		}
+		write->data = slot->fields;
+		return;
+	}
 	if (!data && write->op == CAIRN_WRITE_PATCH) {
 		slot->fields = json_object_new_object();
 	} else if (!json_object_is_type(data, json_type_object)) {
@@ -178,6 +259,10 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 	} else {
 		slot->fields = cairn__json_user_fields(data);
 	}
+	if (slot->fields && write->op == CAIRN_WRITE_REPLACE &&
+		json_object_object_get_ex(mutation, "counters", &counters) && counters &&
+		json_object_array_length(counters) > 0)
+		json_object_object_add(slot->fields, COUNTERS_KEY, cairn__json_copy(counters));
 	if (!slot->fields || !cairn__json_text(slot->fields, &length)) {
 		reject(slot, 500, "general_server_error", "Out of memory.");
 		return;

@@ -12,9 +12,13 @@
 #include <unistd.h>
 
 #include "server/api.h"
+#include "server/realtime.h"
 #include "server/transport.h"
 #include "storage/storage.h"
 #include "util/error.h"
+
+/* The PostgreSQL backend (src/storage/postgres.c); storage.h does not declare it yet. */
+extern const cairn_storage_backend cairn__storage_postgres;
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR "./cairn-data"
@@ -154,7 +158,10 @@ static void listen_host(char *out, size_t out_size, const char *listen)
 
 int cairn__server_run(const cairn_server_config *config)
 {
-	const cairn_storage_backend *backend = &cairn__storage_sqlite;
+	const char *postgres = config && config->postgres && *config->postgres ?
+		config->postgres : NULL;
+	const cairn_storage_backend *backend = postgres ? &cairn__storage_postgres :
+		&cairn__storage_sqlite;
 	const char *listen = config && config->listen ? config->listen : DEFAULT_LISTEN;
 	const char *data_dir = config && config->data_dir ? config->data_dir : DEFAULT_DATA_DIR;
 	const char *project = config && config->project ? config->project : DEFAULT_PROJECT;
@@ -162,23 +169,27 @@ int cairn__server_run(const cairn_server_config *config)
 	cairn_storage *storage = NULL;
 	cairn_api *api = NULL;
 	cairn_transport *transport = NULL;
+	cairn_realtime *realtime = NULL;
 	char *api_key = NULL;
 	char host[256];
 	struct sigaction action, old_int, old_term, old_pipe;
 	int handlers_installed = 0;
 	int error;
 
-	if ((error = make_directories(data_dir)) < 0)
+	if (!postgres && (error = make_directories(data_dir)) < 0)
 		goto cleanup;
-	if ((error = backend->open(&storage, data_dir)) < 0)
+	if ((error = backend->open(&storage, postgres ? postgres : data_dir)) < 0)
 		goto cleanup;
 	if ((error = resolve_api_key(&api_key, backend, storage, config ? config->api_key : NULL,
-		data_dir)) < 0)
+		postgres ? "the PostgreSQL database" : data_dir)) < 0)
 		goto cleanup;
 	if ((error = cairn__api_new(&api, backend, storage, project, api_key)) < 0)
 		goto cleanup;
 	if ((error = cairn__transport_new(&transport, listen, workers, handle_request, api)) < 0)
 		goto cleanup;
+	if ((error = cairn__realtime_new(&realtime, backend, storage, project)) < 0)
+		goto cleanup;
+	cairn__transport_set_realtime(transport, realtime);
 
 	/* Handlers go in before we announce readiness: a supervisor (or test) may signal us as
 	 * soon as the port file appears. A signal before run() makes run() return at once. */
@@ -212,6 +223,7 @@ cleanup:
 	}
 	/* Workers are joined before the API and storage they use go away. */
 	cairn__transport_free(transport);
+	cairn__realtime_free(realtime);
 	cairn__api_free(api);
 	if (storage)
 		backend->close(storage);

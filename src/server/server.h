@@ -9,6 +9,8 @@ typedef struct {
 	const char *api_key;    /* NULL: use the key stored in data_dir, or generate, store and print it once */
 	int workers;            /* database worker threads; 0 = default (4) */
 	const char *port_file;  /* if set, the bound port is written there once listening (tests) */
+	const char *postgres;   /* libpq connection string or URI: store everything in PostgreSQL
+	                         * (several servers may share it) instead of in data_dir */
 } cairn_server_config;
 
 /* Runs the server until SIGINT or SIGTERM (then returns 0), or returns a negative CAIRN_E*

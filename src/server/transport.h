@@ -40,6 +40,12 @@ typedef void (*cairn_transport_handler)(void *payload, const cairn_http_request 
 int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 	cairn_transport_handler handler, void *payload);
 
+/* Serves Appwrite's realtime API on /v1/realtime (WebSocket upgrades) through `realtime`,
+ * which must outlive the transport. Call before cairn__transport_run. Without it
+ * /v1/realtime is an ordinary route. */
+struct cairn_realtime;
+void cairn__transport_set_realtime(cairn_transport *transport, struct cairn_realtime *realtime);
+
 /* The TCP port actually bound (useful after asking for port 0). */
 int cairn__transport_port(const cairn_transport *transport);
 

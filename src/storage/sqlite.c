@@ -177,9 +177,9 @@ static int connection_open(connection **out, const char *path, int writer)
 	sqlite3_busy_timeout(conn->db, BUSY_TIMEOUT_MS);
 	if (writer)
 		rc = exec_sql(conn, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-			"PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY");
+			"PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY");
 	else
-		rc = exec_sql(conn, "PRAGMA query_only = 1; PRAGMA cache_size = -16384; "
+		rc = exec_sql(conn, "PRAGMA query_only = 1; PRAGMA cache_size = -4096; "
 			"PRAGMA temp_store = MEMORY");
 	if (rc < 0)
 		goto cleanup;

@@ -274,6 +274,63 @@ static json_object *user_fields(json_object *data)
 	return json_object_get(data);
 }
 
+/* Sync pushes pass counters inside `data` (api_sync.c; storage.h has no increment op):
+ * {INCREMENT_KEY: {field: delta}} in a patch adds the deltas to the stored values (a missing
+ * or non-numeric field counts as 0), and {COUNTERS_KEY: [field...]} in a replace keeps those
+ * fields' stored values. REST strips $ keys before they get here. */
+#define INCREMENT_KEY "$cairnIncrement"
+#define COUNTERS_KEY "$cairnCounters"
+
+static json_object *incremented(json_object *stored, json_object *deltas)
+{
+	json_object *data = stored ? cairn__json_copy(stored) : json_object_new_object();
+
+	if (!data || !json_object_is_type(deltas, json_type_object))
+		return data;
+	json_object_object_foreach(deltas, field, delta) {
+		json_object *current = NULL;
+		json_object *sum;
+
+		json_object_object_get_ex(data, field, &current);
+		if (json_object_is_type(current, json_type_double))
+			sum = json_object_new_double(json_object_get_double(current) +
+				(double)json_object_get_int64(delta));
+		else
+			sum = json_object_new_int64((json_object_is_type(current, json_type_int) ?
+				json_object_get_int64(current) : 0) + json_object_get_int64(delta));
+		if (!sum || json_object_object_add(data, field, sum) != 0) {
+			json_object_put(sum);
+			json_object_put(data);
+			return NULL;
+		}
+	}
+	return data;
+}
+
+static void keep_counters(json_object **data, json_object *stored, json_object *names)
+{
+	json_object *copy;
+
+	if (!json_object_is_type(names, json_type_array))
+		return;
+	/* user_fields may share the caller's object: write into a private copy. */
+	copy = cairn__json_copy(*data);
+	if (!copy)
+		return;
+	json_object_put(*data);
+	*data = copy;
+	for (size_t i = 0; i < json_object_array_length(names); i++) {
+		const char *field = json_object_get_string(json_object_array_get_idx(names, i));
+		json_object *value = NULL;
+
+		if (!field)
+			continue;
+		json_object_object_del(copy, field);
+		if (json_object_object_get_ex(stored, field, &value))
+			json_object_object_add(copy, field, json_object_get(value));
+	}
+}
+
 /* Checks a write's arguments; 0 if fine, else the outcome is set to rejected. */
 static int write_arguments_ok(const cairn_storage_write *write, cairn_storage_outcome *outcome)
 {
@@ -327,7 +384,14 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	sqlite3_stmt *stmt;
 	collection_slot *collection = NULL;
 	json_object *data = NULL;        /* the new user fields (NULL for a delete) */
-	json_object *stored_data = NULL; /* a patch's base */
+	json_object *stored_data = NULL; /* a patch's base, or a put's counters */
+	json_object *special = NULL;     /* an increment, or a put's counter names */
+	int increment = write->op == CAIRN_WRITE_PATCH && write->data &&
+		json_object_is_type(write->data, json_type_object) &&
+		json_object_object_get_ex(write->data, INCREMENT_KEY, NULL);
+	int64_t kept_hlc = 0;            /* an increment keeps these three */
+	char *kept_author = NULL;
+	char *kept_mutation = NULL;
 	char *kept_permissions = NULL;   /* permissions text carried over from the row */
 	const char *data_text = NULL;
 	const char *permissions_text;
@@ -441,7 +505,20 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 				goto cleanup;
 			}
 		}
-		if (write->op == CAIRN_WRITE_PATCH) {
+		if (increment) {
+			/* An increment is not a content write: the document keeps the clock, author
+			 * and last mutation of its last content write, so that concurrent edits are
+			 * judged (and chained) against content only. */
+			kept_hlc = sqlite3_column_int64(current, DOC_HLC);
+			kept_author = cairn__sqlite_column_dup(current, DOC_AUTHOR);
+			kept_mutation = cairn__sqlite_column_dup(current, DOC_LAST_MUTATION);
+			if (!kept_author || !kept_mutation) {
+				rc = cairn__sqlite_oom();
+				goto cleanup;
+			}
+		}
+		if (write->op == CAIRN_WRITE_PATCH || (write->op == CAIRN_WRITE_REPLACE &&
+			write->data && json_object_object_get_ex(write->data, COUNTERS_KEY, NULL))) {
 			rc = cairn__sqlite_column_json(&stored_data, current, DOC_DATA);
 			if (rc < 0)
 				goto cleanup;
@@ -451,13 +528,19 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	current = NULL;
 
 	/* The new user fields and their stored text. */
-	if (write->op == CAIRN_WRITE_PATCH) {
+	if (write->op == CAIRN_WRITE_PATCH && write->data &&
+		json_object_object_get_ex(write->data, INCREMENT_KEY, &special)) {
+		data = incremented(stored_data, special);
+	} else if (write->op == CAIRN_WRITE_PATCH) {
 		json_object *patch = user_fields(write->data);
 
 		data = patch ? cairn__json_merge_top(stored_data, patch) : NULL;
 		json_object_put(patch);
 	} else if (write->op != CAIRN_WRITE_DELETE) {
 		data = user_fields(write->data);
+		if (data && stored_data &&
+			json_object_object_get_ex(write->data, COUNTERS_KEY, &special))
+			keep_counters(&data, stored_data, special);
 	}
 	if (write->op != CAIRN_WRITE_DELETE) {
 		if (!data) {
@@ -491,10 +574,12 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	record->version = ++batch->last_sequence;
 	batch->sequence_dirty = 1;
 	record->sequence = sequence;
-	record->hlc = write->hlc ? write->hlc : now << 16;
+	record->hlc = increment ? kept_hlc : write->hlc ? write->hlc : now << 16;
 	record->deleted = write->op == CAIRN_WRITE_DELETE;
-	if ((rc = record_set_string(&record->author, write->client_id)) < 0 ||
-		(rc = record_set_string(&record->last_mutation, write->mutation_id)) < 0)
+	if ((rc = record_set_string(&record->author, increment ? kept_author :
+		write->client_id)) < 0 ||
+		(rc = record_set_string(&record->last_mutation, increment ? kept_mutation :
+		write->mutation_id)) < 0)
 		goto cleanup;
 
 	stmt = cairn__sqlite_statement(batch->conn, exists ? ST_DOC_UPDATE : ST_DOC_INSERT);
@@ -536,6 +621,8 @@ cleanup:
 	json_object_put(data);
 	json_object_put(stored_data);
 	free(kept_permissions);
+	free(kept_author);
+	free(kept_mutation);
 	if (rc == 0 && rejected && write->mutation_id)
 		rc = mutation_store(batch, write, outcome, NULL, 0, NULL);
 	return rc;

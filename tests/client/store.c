@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "client/client_test.h"
+#include "support/child.h"
 
 static void test_client_store__put_get_roundtrip(void **state)
 {
@@ -449,6 +450,8 @@ static void test_client_store__crash_keeps_doc_and_outbox_together(void **state)
 	if (child == 0) {
 		cairn_store *writer = NULL;
 		char id[32];
+
+		cairn_test_child_init();
 
 		if (cairn_store_open(&writer, env.path, NULL) != 0)
 			_exit(2);

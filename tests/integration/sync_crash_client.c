@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "support/child.h"
 #include "support/integration.h"
 
 #define DOCS 1200
@@ -159,6 +160,7 @@ static void crash_round(cairn_it_env *env, int round, int batches, useconds_t de
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		cairn_test_child_init();
 		close(fds[0]);
 		child_main(path, &remote, fds[1]);
 	}
@@ -313,6 +315,7 @@ static void test_integration_sync_crash_client__killed_during_pull(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
+			cairn_test_child_init();
 			close(fds[0]);
 			child_pull(path, &remote, fds[1]);
 		}
@@ -376,6 +379,8 @@ static void test_integration_sync_crash_client__two_processes_one_store(void **s
 			cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
 			char go;
 			int rc;
+
+			cairn_test_child_init();
 
 			close(gate[1]);
 			opts.push_batch = 10;

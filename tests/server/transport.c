@@ -30,6 +30,7 @@
 #include "server/http.h"
 #include "server/server.h"
 #include "storage/storage.h"
+#include "support/child.h"
 #include "support/server_proc.h"
 
 /*
@@ -237,6 +238,8 @@ static void server_start(fixture *f, const char *api_key)
 	if (f->pid == 0) {
 		cairn_server_config config;
 		int rc;
+
+		cairn_test_child_init();
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
 		if (!freopen(f->stdout_path, "a", stdout))

@@ -1,0 +1,201 @@
+/* live.c: the live workload: A->B propagation latency through the real server on loopback,
+ * with both stores running the background replicator (push on commit, realtime, pull). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cairn.h"
+
+#define LIVE_TIMEOUT_S 10.0  /* one write not seen on B by then: the run fails */
+
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t seen;
+	char expected[40];   /* the id B waits for */
+	double arrived;      /* monotonic seconds when B's listener heard it; 0 until then */
+} live_state;
+
+static double live_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int live_compare(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* B's listener: runs on B's replicator thread right after a pulled page commits. */
+static void on_change(const cairn_change *change, void *payload)
+{
+	live_state *state = payload;
+
+	if (change->source != CAIRN_CHANGE_REMOTE)
+		return;
+	pthread_mutex_lock(&state->lock);
+	if (strcmp(change->id, state->expected) == 0 && state->arrived == 0) {
+		state->arrived = live_now();
+		pthread_cond_signal(&state->seen);
+	}
+	pthread_mutex_unlock(&state->lock);
+}
+
+static pid_t live_server_start(const char *binary, const char *dir, int *port)
+{
+	char data[512], port_file[512], text[32] = "";
+	pid_t pid;
+	int i;
+
+	snprintf(data, sizeof(data), "%s/server", dir);
+	snprintf(port_file, sizeof(port_file), "%s/port", dir);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(binary, binary, "serve", "--listen", "127.0.0.1:0", "--data", data,
+			"--project", "bench", "--api-key", "bench-key", "--port-file", port_file,
+			(char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 1000 && pid > 0; i++) {
+		FILE *file = fopen(port_file, "r");
+
+		if (file) {
+			int ok = fgets(text, sizeof(text), file) && atoi(text) > 0;
+
+			fclose(file);
+			if (ok)
+				break;
+		}
+		usleep(10000);
+	}
+	*port = atoi(text);
+	return pid;
+}
+
+static int live_open(cairn_store **store, const char *dir, const char *name, const char *url)
+{
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, url, "bench", "bench-key", "live" };
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s.db", dir, name);
+	if (cairn_store_open(store, path, NULL) != 0 || cairn_store_set_remote(*store, &remote) != 0)
+		return -1;
+	return 0;
+}
+
+int cairn_bench_live(const char *cairn_binary, long writes)
+{
+	char dir[] = "/tmp/cairn-bench-live-XXXXXX", url[128], command[600];
+	cairn_store *a = NULL, *b = NULL;
+	cairn_replicator *ra = NULL, *rb = NULL;
+	live_state state;
+	double *latencies = NULL;
+	uint64_t token = 0;
+	pid_t server = -1;
+	long i, done = 0;
+	int port = 0, rc = -1;
+
+	if (writes < 200)
+		writes = 200;
+	memset(&state, 0, sizeof(state));
+	pthread_mutex_init(&state.lock, NULL);
+	pthread_cond_init(&state.seen, NULL);
+	if (!mkdtemp(dir))
+		return -1;
+	latencies = calloc((size_t)writes, sizeof(*latencies));
+	server = live_server_start(cairn_binary, dir, &port);
+	if (!latencies || server <= 0 || port <= 0) {
+		fprintf(stderr, "cairn_bench: live: the server did not start\n");
+		goto cleanup;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", port);
+	if (live_open(&a, dir, "a", url) != 0 || live_open(&b, dir, "b", url) != 0)
+		goto cleanup;
+	/* The collection exists before timing starts: the first push creates it. */
+	if (cairn_doc_put(a, "live", "warmup", "{\"n\":-1}") != 0 ||
+		cairn_sync_once(NULL, a, NULL) != 0 || cairn_sync_once(NULL, b, NULL) != 0)
+		goto cleanup;
+	if (cairn_store_listen(&token, b, "live", NULL, on_change, &state) != 0 ||
+		cairn_replicator_start(&ra, a, NULL) != 0 || cairn_replicator_start(&rb, b, NULL) != 0)
+		goto cleanup;
+	{
+		/* Both subscriptions up before the first write. */
+		cairn_replicator_status sa, sb;
+		double until = live_now() + LIVE_TIMEOUT_S;
+
+		do {
+			usleep(10000);
+			cairn_replicator_status_get(&sa, ra);
+			cairn_replicator_status_get(&sb, rb);
+		} while ((!sa.realtime || !sb.realtime || sa.state != CAIRN_REPLICATOR_IDLE ||
+			sb.state != CAIRN_REPLICATOR_IDLE) && live_now() < until);
+	}
+	for (i = 0; i < writes; i++) {
+		char id[40], json[64];
+		double written;
+		struct timespec deadline;
+
+		snprintf(id, sizeof(id), "w%06ld", i);
+		snprintf(json, sizeof(json), "{\"n\":%ld}", i);
+		pthread_mutex_lock(&state.lock);
+		snprintf(state.expected, sizeof(state.expected), "%s", id);
+		state.arrived = 0;
+		pthread_mutex_unlock(&state.lock);
+		written = live_now();
+		if (cairn_doc_put(a, "live", id, json) != 0)
+			goto cleanup;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += (time_t)LIVE_TIMEOUT_S;
+		pthread_mutex_lock(&state.lock);
+		while (state.arrived == 0) {
+			if (pthread_cond_timedwait(&state.seen, &state.lock, &deadline) != 0)
+				break;
+		}
+		latencies[i] = state.arrived ? (state.arrived - written) * 1000.0 : -1;
+		pthread_mutex_unlock(&state.lock);
+		if (latencies[i] < 0) {
+			fprintf(stderr, "cairn_bench: live: write %ld did not reach B within %.0f s\n",
+				i, LIVE_TIMEOUT_S);
+			goto cleanup;
+		}
+		done++;
+	}
+	qsort(latencies, (size_t)done, sizeof(*latencies), live_compare);
+	printf("metric cairn.live.writes %ld writes\n", done);
+	printf("metric cairn.live_p50 %.2f ms\n", latencies[done / 2]);
+	printf("metric cairn.live_p99 %.2f ms\n", latencies[(size_t)((double)done * 0.99)]);
+	printf("metric cairn.live_max %.2f ms\n", latencies[done - 1]);
+	fflush(stdout);
+	rc = 0;
+cleanup:
+	cairn_replicator_stop(ra);
+	cairn_replicator_stop(rb);
+	if (token)
+		cairn_store_unlisten(b, token);
+	cairn_store_free(a);
+	cairn_store_free(b);
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+	}
+	free(latencies);
+	pthread_mutex_destroy(&state.lock);
+	pthread_cond_destroy(&state.seen);
+	snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+	if (system(command) != 0)
+		fprintf(stderr, "cairn_bench: could not remove %s\n", dir);
+	return rc;
+}

@@ -1,0 +1,37 @@
+/* websocket.h: a small WebSocket client (RFC 6455, ws:// only) for the realtime API. */
+#ifndef CAIRN_NET_WEBSOCKET_H
+#define CAIRN_NET_WEBSOCKET_H
+
+#include <stddef.h>
+
+/*
+ * One connection, used by one thread. Connecting blocks up to a timeout; afterwards the
+ * caller polls cairn__ws_fd() for input and calls cairn__ws_read(), which never blocks.
+ * Why not libwebsockets' client role: libcairn links only libcurl, SQLite and json-c (an app
+ * that embeds the store should not pull in a server library), and the client needs only
+ * text frames, ping/pong and close.
+ */
+
+typedef struct cairn__ws cairn__ws;
+
+/* Opens ws://HOST:PORT<path of base_url>/realtime?project=<project> for `base_url`
+ * ("http://127.0.0.1:8080/v1"). CAIRN_EOFFLINE when the server cannot be reached or does not
+ * switch protocols within `timeout_ms`; CAIRN_EINVALID for a URL that is not http://. */
+int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project,
+	long timeout_ms);
+void cairn__ws_free(cairn__ws *ws);
+
+/* The socket, for poll(). */
+int cairn__ws_fd(const cairn__ws *ws);
+
+/* Sends one text message (masked, as clients must). 0 or CAIRN_EOFFLINE. */
+int cairn__ws_send_text(cairn__ws *ws, const char *text, size_t length);
+
+/* Reads what has arrived without blocking. Returns 1 with *out (malloc'd, NUL-terminated;
+ * free()) and *length for one complete text message; 0 when no complete message is
+ * buffered (call again after poll); CAIRN_EOFFLINE when the connection closed or broke.
+ * Pings are answered here. Call repeatedly until it returns 0: one read may hold several
+ * messages. */
+int cairn__ws_read(char **out, size_t *length, cairn__ws *ws);
+
+#endif

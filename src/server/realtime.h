@@ -1,0 +1,51 @@
+/* realtime.h: Appwrite's realtime API (/v1/realtime): sessions, subscriptions, channels and
+ * the fan-out of document events (docs/protocol.md, "Realtime"). */
+#ifndef CAIRN_SERVER_REALTIME_H
+#define CAIRN_SERVER_REALTIME_H
+
+#include <stddef.h>
+
+#include "server/http.h"
+#include "storage/storage.h"
+
+/*
+ * Threads: sessions live on the transport's event-loop thread (open, message, close and
+ * dispatch are called there and only there). cairn__realtime_publish() is called on worker
+ * threads after a request that may have written: it reads the change feed (database work,
+ * off the loop), queues the events and wakes the loop, which calls cairn__realtime_dispatch().
+ */
+
+typedef struct cairn_realtime cairn_realtime;
+typedef struct cairn_realtime_session cairn_realtime_session;
+
+/* How the realtime API reaches the transport. send/close: loop thread only; wake: any thread. */
+typedef struct {
+	int (*send)(void *connection, const char *text, size_t length); /* queue one text frame */
+	void (*close)(void *connection, int code);  /* close frame after what is queued */
+	void (*wake)(void *transport);              /* make the loop call _dispatch soon */
+	void *transport;
+} cairn_realtime_io;
+
+/* `storage` is borrowed and must outlive the realtime API. Events start after the changes
+ * already stored (history is never replayed as events: clients pull it). */
+int cairn__realtime_new(cairn_realtime **out, const cairn_storage_backend *backend,
+	cairn_storage *storage, const char *project);
+void cairn__realtime_free(cairn_realtime *realtime);
+void cairn__realtime_set_io(cairn_realtime *realtime, const cairn_realtime_io *io);
+
+/* A WebSocket to /v1/realtime was opened (`request` is its upgrade request, borrowed).
+ * Sends `connected` (or an error and a close for a wrong project). NULL on ENOMEM. */
+cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *connection,
+	const cairn_http_request *request);
+/* One complete text message from the client. */
+void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *session,
+	const char *text, size_t length);
+/* The connection is gone: frees the session. */
+void cairn__realtime_close(cairn_realtime *realtime, cairn_realtime_session *session);
+/* Sends queued events to matching sessions. */
+void cairn__realtime_dispatch(cairn_realtime *realtime);
+
+/* Worker thread: publishes every change committed since the last call. */
+void cairn__realtime_publish(cairn_realtime *realtime);
+
+#endif
