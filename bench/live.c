@@ -103,6 +103,7 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 	cairn_replicator *ra = NULL, *rb = NULL;
 	live_state state;
 	double *latencies = NULL;
+	double *put_ms = NULL;      /* how long each local commit took beside the replicator */
 	uint64_t token = 0;
 	pid_t server = -1;
 	long i, done = 0;
@@ -116,8 +117,9 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 	if (!mkdtemp(dir))
 		return -1;
 	latencies = calloc((size_t)writes, sizeof(*latencies));
+	put_ms = calloc((size_t)writes, sizeof(*put_ms));
 	server = live_server_start(cairn_binary, dir, &port);
-	if (!latencies || server <= 0 || port <= 0) {
+	if (!latencies || !put_ms || server <= 0 || port <= 0) {
 		fprintf(stderr, "cairn_bench: live: the server did not start\n");
 		goto cleanup;
 	}
@@ -157,6 +159,7 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 		written = live_now();
 		if (cairn_doc_put(a, "live", id, json) != 0)
 			goto cleanup;
+		put_ms[i] = (live_now() - written) * 1000.0;
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += (time_t)LIVE_TIMEOUT_S;
 		pthread_mutex_lock(&state.lock);
@@ -178,6 +181,9 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 	printf("metric cairn.live_p50 %.2f ms\n", latencies[done / 2]);
 	printf("metric cairn.live_p99 %.2f ms\n", latencies[(size_t)((double)done * 0.99)]);
 	printf("metric cairn.live_max %.2f ms\n", latencies[done - 1]);
+	qsort(put_ms, (size_t)done, sizeof(*put_ms), live_compare);
+	printf("metric cairn.live_put_p50 %.2f ms\n", put_ms[done / 2]);
+	printf("metric cairn.live_put_p99 %.2f ms\n", put_ms[(size_t)((double)done * 0.99)]);
 	fflush(stdout);
 	rc = 0;
 cleanup:
@@ -192,6 +198,7 @@ cleanup:
 		waitpid(server, NULL, 0);
 	}
 	free(latencies);
+	free(put_ms);
 	pthread_mutex_destroy(&state.lock);
 	pthread_cond_destroy(&state.seen);
 	snprintf(command, sizeof(command), "rm -rf '%s'", dir);

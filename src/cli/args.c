@@ -27,6 +27,7 @@ static const option_spec options[CLI_OPT_COUNT] = {
 	[CLI_OPT_SERVER] = { "server", 0, 1 },
 	[CLI_OPT_DATABASE] = { "database", 0, 1 },
 	[CLI_OPT_JSON] = { "json", 0, 0 },
+	[CLI_OPT_POSTGRES] = { "postgres", 0, 1 },
 };
 
 static const char *const option_names[CLI_OPT_COUNT] = {
@@ -42,6 +43,7 @@ static const char *const option_names[CLI_OPT_COUNT] = {
 	[CLI_OPT_SERVER] = "--server",
 	[CLI_OPT_DATABASE] = "--database",
 	[CLI_OPT_JSON] = "--json",
+	[CLI_OPT_POSTGRES] = "--postgres",
 };
 
 const char *cairn__cli_option_name(cairn__cli_option_id id)

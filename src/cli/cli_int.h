@@ -29,6 +29,7 @@ typedef enum {
 	CLI_OPT_SERVER,
 	CLI_OPT_DATABASE,
 	CLI_OPT_JSON,
+	CLI_OPT_POSTGRES,
 	CLI_OPT_COUNT
 } cairn__cli_option_id;
 

@@ -38,7 +38,7 @@ static const cairn__cli_command commands[] = {
 		"Example:\n  cairn serve --listen 0.0.0.0:8080 --data /var/lib/cairn\n",
 		CLI_OPT_BIT(CLI_OPT_LISTEN) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_PROJECT)
 			| CLI_OPT_BIT(CLI_OPT_API_KEY) | CLI_OPT_BIT(CLI_OPT_WORKERS)
-			| CLI_OPT_BIT(CLI_OPT_PORT_FILE),
+			| CLI_OPT_BIT(CLI_OPT_PORT_FILE) | CLI_OPT_BIT(CLI_OPT_POSTGRES),
 		0, 0, cmd_serve },
 	{ "remote", "cairn remote [--server URL --project ID --api-key KEY --database DB] [--store FILE]",
 		"set or show the server this store syncs with",
@@ -195,37 +195,6 @@ static CAIRN__CLI_COMMAND_FN(cmd_help)
 	return CLI_EXIT_OK;
 }
 
-/* `cairn serve --postgres CONNINFO`, taken out of argv before the shared parser runs:
- * args.c's option table has no entry for it yet (TODO: move it there as CLI_OPT_POSTGRES). */
-static const char *postgres_conninfo;
-
-static int take_postgres_option(int *argc, char **argv)
-{
-	int kept = 1;
-	int i;
-
-	for (i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--postgres") == 0) {
-			if (i + 1 >= *argc) {
-				fprintf(stderr, "cairn: option '--postgres' needs a value\n");
-				return -1;
-			}
-			postgres_conninfo = argv[++i];
-		} else if (strncmp(argv[i], "--postgres=", 11) == 0) {
-			postgres_conninfo = argv[i] + 11;
-		} else {
-			argv[kept++] = argv[i];
-		}
-	}
-	while (i < *argc)
-		argv[kept++] = argv[i++];
-	argv[kept] = NULL;
-	*argc = kept;
-	return 0;
-}
-
 static CAIRN__CLI_COMMAND_FN(cmd_serve)
 {
 	cairn_server_config config = { 0 };
@@ -239,7 +208,7 @@ static CAIRN__CLI_COMMAND_FN(cmd_serve)
 	config.api_key = args->values[CLI_OPT_API_KEY] && *args->values[CLI_OPT_API_KEY]
 		? args->values[CLI_OPT_API_KEY] : NULL;
 	config.port_file = args->values[CLI_OPT_PORT_FILE];
-	config.postgres = postgres_conninfo;
+	config.postgres = args->values[CLI_OPT_POSTGRES];
 	if (args->values[CLI_OPT_WORKERS]) {
 		const char *text = args->values[CLI_OPT_WORKERS];
 		char *end = NULL;
@@ -260,8 +229,10 @@ static CAIRN__CLI_COMMAND_FN(cmd_serve)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	rc = cairn__server_run(&config);
 	if (rc < 0)
-		return cairn__cli_fail(rc, "is another server using that port, and is the data "
-			"directory writable?", "cannot start the server on %s", config.listen);
+		return cairn__cli_fail(rc, config.postgres ? "is PostgreSQL running, and does the "
+			"connection string name a database this user may use?" : "is another server "
+			"using that port, and is the data directory writable?",
+			"cannot start the server on %s", config.listen);
 	return CLI_EXIT_OK;
 }
 
@@ -276,7 +247,7 @@ int main(int argc, char **argv)
 	status = cairn__cli_conflict_options(&argc, &argv);
 	if (status)
 		return status;
-	if (take_postgres_option(&argc, argv) < 0 || cairn__cli_args_parse(&args, argc, argv) < 0) {
+	if (cairn__cli_args_parse(&args, argc, argv) < 0) {
 		/* The parser said what was wrong; point at the help. */
 		fprintf(stderr, "usage: cairn COMMAND [ARGS] [OPTIONS]\n"
 				"Run `cairn --help` or `cairn COMMAND --help` for details.\n");
@@ -300,11 +271,6 @@ int main(int argc, char **argv)
 	command = find_command(args.positionals[0]);
 	if (!command) {
 		status = cairn__cli_usage_error(NULL, "unknown command '%s'", args.positionals[0]);
-		goto cleanup;
-	}
-	if (postgres_conninfo && command->run != cmd_serve) {
-		status = cairn__cli_usage_error(command, "`cairn %s` has no option --postgres",
-			command->name);
 		goto cleanup;
 	}
 	if (cairn__cli_args_has(&args, CLI_OPT_HELP)) {

@@ -352,8 +352,9 @@ static int subscribe_from_url(cairn_realtime_session *session, const char *query
 		}
 	}
 	/* The connected message lists ids by slot index: order them by slot. */
-	qsort(session->subscriptions, session->subscription_count, sizeof(subscription),
-		compare_slots);
+	if (session->subscription_count > 1)
+		qsort(session->subscriptions, session->subscription_count, sizeof(subscription),
+			compare_slots);
 	/* Slots get real ids now that they are grouped. */
 	for (i = 0; i < session->subscription_count; i++)
 		cairn_id_unique(session->subscriptions[i].id, sizeof(session->subscriptions[i].id));

@@ -17,9 +17,6 @@
 #include "storage/storage.h"
 #include "util/error.h"
 
-/* The PostgreSQL backend (src/storage/postgres.c); storage.h does not declare it yet. */
-extern const cairn_storage_backend cairn__storage_postgres;
-
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR "./cairn-data"
 #define DEFAULT_PROJECT "cairn"

@@ -1,6 +1,6 @@
 /* transport.c: the server's HTTP/1.1 transport: libwebsockets raw sockets on one event-loop
  * thread, our own request parser, the worker pool, response writing (CORS, limits), and the
- * WebSocket framing of /v1/realtime (RFC 6455) handed to realtime.c. */
+ * /v1/realtime upgrade check (the WebSocket itself is in transport_ws.c). */
 #include "server/transport.h"
 
 #include <ctype.h>
@@ -33,7 +33,6 @@
  */
 
 #define PROTOCOL_NAME "cairn-http"
-#define WRITE_CHUNK (16 * 1024)            /* response bytes per writeable round */
 #define MAX_HEAD (128u * 1024u)            /* request line + headers (100 queries of 4 KiB
                                             * need about 1.2 MB URL-encoded: 431 above) */
 #define MAX_PIPELINED (256u * 1024u)       /* buffered input while a request is handled */
@@ -41,11 +40,6 @@
 #define KEEPALIVE_SECONDS 30               /* idle connection, or a request head, at most */
 #define BODY_IDLE_SECONDS 30               /* between two pieces of a request body */
 #define WRITE_IDLE_SECONDS 60              /* a client not reading its answer */
-#define DRAIN_SECONDS 10                   /* dropping an unwanted body before closing */
-#define WS_IDLE_SECONDS 90                 /* a WebSocket with no frame (SDKs ping every 20 s) */
-#define WS_MAX_MESSAGE (1024u * 1024u)     /* larger client messages: close 1009 */
-#define WS_MAX_BACKLOG (16u * 1024u * 1024u) /* queued output of a client that stopped reading */
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* Appwrite's CORS allow-list (appwrite-compat.md §2.1). */
 #define CORS_ALLOW_HEADERS "Accept, Origin, Cookie, Set-Cookie, Content-Type, Content-Range, " \
@@ -63,83 +57,7 @@ static const char *const known_methods[] = {
 	"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"
 };
 
-typedef struct conn conn;
-
-/* One request and its response. Owned by the loop thread, except while it is queued for or
- * handled by a worker (then conn->state == CONN_WORKING and only that worker touches it,
- * until it lands in the done queue). */
-typedef struct job {
-	struct job *next;
-	conn *conn;
-	cairn_http_request request; /* every string in it is malloc'd, except method */
-	cairn_http_response response;
-	char *body;                 /* request body being collected */
-	size_t body_capacity;
-	int head_only;              /* HEAD: answered as GET, without the body */
-} job;
-
-enum conn_state {
-	CONN_HEAD = 0,  /* waiting for (more of) a request head */
-	CONN_BODY,      /* collecting the request body */
-	CONN_WORKING,   /* job handed to the workers */
-	CONN_WRITING,   /* writing job->response */
-	CONN_DRAIN,     /* answered and closing: dropping the rest of an unwanted body first */
-	CONN_WS         /* upgraded to a WebSocket (/v1/realtime) */
-};
-
-/* Per-connection state, attached to the wsi as opaque user data. It outlives the wsi when
- * the connection closes while a worker has its job: the close callback then only marks it
- * dead, and the loop frees it when the job comes back. */
-struct conn {
-	conn *prev, *next;       /* transport->conns, for freeing leftovers at shutdown */
-	struct lws *wsi;         /* NULL once closed */
-	enum conn_state state;
-	int dead;                /* the wsi closed while a worker had the job */
-	job *job;
-
-	char *in;                /* received, not yet consumed bytes */
-	size_t in_length, in_capacity;
-	size_t scan_from;        /* where to resume looking for the end of the head */
-	int rx_paused;           /* lws_rx_flow_control(0) while too much is buffered */
-
-	int keep_alive;          /* keep the connection after this exchange */
-	int http10;              /* the request was HTTP/1.0 */
-	int close_after;         /* close once the response is written */
-	int chunked;             /* body in chunked transfer coding */
-	size_t body_remaining;   /* Content-Length bytes still to come; chunk bytes left */
-	int chunk_state;         /* chunked decoder: 0 size line, 1 data, 2 CRLF, 3 trailers */
-	int expect_continue;     /* the client waits for "100 Continue" */
-	size_t discard_remaining;/* body bytes of an early-answered request still to drop */
-
-	char *out_head;          /* serialized status line and headers */
-	size_t out_head_length, out_head_sent, body_sent;
-
-	cairn_realtime_session *session; /* CONN_WS: the realtime session */
-	char *ws_out;            /* CONN_WS: frames queued for writing */
-	size_t ws_out_length, ws_out_sent, ws_out_capacity;
-	int ws_closing;          /* a close frame is queued: close once it is written */
-	char *ws_message;        /* a fragmented text message being collected */
-	size_t ws_message_length;
-};
-
-struct cairn_transport {
-	struct lws_context *context;
-	cairn_transport_handler handler;
-	void *payload;
-	int port;
-	atomic_int stop;
-
-	pthread_t *threads;
-	int thread_count;
-	pthread_mutex_t lock;    /* guards the two queues and `stopping` */
-	pthread_cond_t wake;
-	job *queue_head, *queue_tail; /* waiting for a worker */
-	job *done_head, *done_tail;   /* answered, waiting for the loop */
-	int stopping;
-
-	conn *conns;             /* every live or dead-but-busy conn; loop thread only */
-	cairn_realtime *realtime; /* NULL: /v1/realtime is an ordinary (404) route */
-};
+#include "server/transport_int.h"
 
 /* ---- jobs and connections (loop thread) ---- */
 
@@ -869,256 +787,6 @@ static int take_chunked(conn *c)
 	}
 }
 
-/* ---- WebSocket (/v1/realtime), loop thread ---- */
-
-/*
- * Why the frames are handled here and not by libwebsockets' ws role: the connection was
- * accepted in lws's raw role (see the top of this file), and lws 4.1.6 has no way to move a
- * live raw wsi into another role. Adopting the socket again (lws_adopt_socket_vhost_readbuf)
- * needs a descriptor that no wsi owns, and closing the raw wsi to release it closes the
- * socket. lws still does the socket I/O and the SHA-1/base64 of the handshake; this section
- * only frames and unframes messages (docs/transport.md, "WebSocket").
- */
-
-static int ws_process(cairn_transport *t, conn *c);
-
-static int wants_websocket(const job *j)
-{
-	const char *upgrade = cairn__http_header(&j->request, "upgrade");
-
-	return strcmp(j->request.method, "GET") == 0 && !j->head_only &&
-		(strcmp(j->request.path, "/v1/realtime") == 0 ||
-		strcmp(j->request.path, "/v1/realtime/") == 0) &&
-		upgrade && has_token(upgrade, "websocket");
-}
-
-static int ws_queue(conn *c, const char *bytes, size_t length)
-{
-	if (c->ws_out_length - c->ws_out_sent + length > WS_MAX_BACKLOG)
-		return -1; /* the client stopped reading: it is dropped below */
-	if (c->ws_out_sent && c->ws_out_sent == c->ws_out_length)
-		c->ws_out_sent = c->ws_out_length = 0;
-	if (c->ws_out_length + length > c->ws_out_capacity) {
-		size_t capacity = c->ws_out_capacity ? c->ws_out_capacity : 4096;
-		char *grown;
-
-		while (capacity < c->ws_out_length + length)
-			capacity *= 2;
-		grown = realloc(c->ws_out, capacity);
-		if (!grown)
-			return -1;
-		c->ws_out = grown;
-		c->ws_out_capacity = capacity;
-	}
-	memcpy(c->ws_out + c->ws_out_length, bytes, length);
-	c->ws_out_length += length;
-	if (c->wsi)
-		lws_callback_on_writable(c->wsi);
-	return 0;
-}
-
-/* Queues one unmasked frame (server frames are never masked). */
-static int ws_frame(conn *c, int opcode, const char *payload, size_t length)
-{
-	unsigned char head[10];
-	size_t head_length = 2, i;
-
-	head[0] = (unsigned char)(0x80 | opcode);
-	if (length < 126) {
-		head[1] = (unsigned char)length;
-	} else if (length <= 0xffff) {
-		head[1] = 126;
-		head[2] = (unsigned char)(length >> 8);
-		head[3] = (unsigned char)length;
-		head_length = 4;
-	} else {
-		head[1] = 127;
-		for (i = 0; i < 8; i++)
-			head[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
-		head_length = 10;
-	}
-	if (ws_queue(c, (const char *)head, head_length) < 0 ||
-		(length && ws_queue(c, payload, length) < 0)) {
-		if (c->wsi)
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
-		return -1;
-	}
-	return 0;
-}
-
-static void ws_close_with(conn *c, int code)
-{
-	char payload[2];
-
-	if (c->ws_closing)
-		return;
-	payload[0] = (char)((code >> 8) & 0xff);
-	payload[1] = (char)(code & 0xff);
-	ws_frame(c, 0x8, payload, 2);
-	c->ws_closing = 1;
-	if (c->wsi)
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, DRAIN_SECONDS);
-}
-
-/* realtime.c's view of a connection. */
-static int ws_send_text(void *connection, const char *text, size_t length)
-{
-	conn *c = connection;
-
-	if (c->ws_closing)
-		return -1;
-	return ws_frame(c, 0x1, text, length);
-}
-
-static void ws_close_io(void *connection, int code)
-{
-	ws_close_with(connection, code);
-}
-
-static void ws_wake(void *transport)
-{
-	cairn_transport *t = transport;
-
-	lws_cancel_service(t->context);
-}
-
-static int ws_upgrade(cairn_transport *t, conn *c)
-{
-	const char *key = cairn__http_header(&c->job->request, "sec-websocket-key");
-	const char *version = cairn__http_header(&c->job->request, "sec-websocket-version");
-	char joined[128], accept[64], head[256];
-	unsigned char digest[20];
-	int n;
-
-	if (!key || strlen(key) > 64 || !version || strcmp(version, "13") != 0)
-		return answer_error(c, 400, "general_bad_request",
-			"A WebSocket upgrade needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13.");
-	snprintf(joined, sizeof(joined), "%s" WS_GUID, key);
-	lws_SHA1((const unsigned char *)joined, strlen(joined), digest);
-	if (lws_b64_encode_string((const char *)digest, 20, accept, sizeof(accept)) < 0)
-		return -1;
-	n = snprintf(head, sizeof(head), "HTTP/1.1 101 Switching Protocols\r\n"
-		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-		accept);
-	c->state = CONN_WS;
-	if (ws_queue(c, head, (size_t)n) < 0)
-		return -1;
-	c->session = cairn__realtime_open(t->realtime, c, &c->job->request);
-	job_free(c->job);
-	c->job = NULL;
-	if (!c->session)
-		return -1;
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, WS_IDLE_SECONDS);
-	return c->in_length ? ws_process(t, c) : 0;
-}
-
-/* Unframes what the buffer holds and hands complete text messages to realtime.c. */
-static int ws_process(cairn_transport *t, conn *c)
-{
-	while (!c->ws_closing && c->in_length >= 2) {
-		const unsigned char *in = (const unsigned char *)c->in;
-		int fin = in[0] & 0x80, opcode = in[0] & 0x0f, masked = in[1] & 0x80;
-		uint64_t length = in[1] & 0x7f;
-		size_t head = 2, i;
-		char *payload;
-
-		if (length == 126) {
-			if (c->in_length < 4)
-				return 0;
-			length = (uint64_t)in[2] << 8 | in[3];
-			head = 4;
-		} else if (length == 127) {
-			if (c->in_length < 10)
-				return 0;
-			for (length = 0, i = 0; i < 8; i++)
-				length = length << 8 | in[2 + i];
-			head = 10;
-		}
-		if (!masked || (in[0] & 0x70)) {
-			ws_close_with(c, 1002); /* clients must mask; no extensions were agreed */
-			return 0;
-		}
-		if (length > WS_MAX_MESSAGE || c->ws_message_length + length > WS_MAX_MESSAGE) {
-			ws_close_with(c, 1009);
-			return 0;
-		}
-		if (c->in_length < head + 4 + length)
-			return 0;
-		payload = c->in + head + 4;
-		for (i = 0; i < length; i++)
-			payload[i] ^= (char)in[head + (i & 3)];
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, WS_IDLE_SECONDS);
-		switch (opcode) {
-		case 0x0: /* continuation */
-		case 0x1: /* text */
-			if ((opcode == 0x1) != (c->ws_message == NULL)) {
-				ws_close_with(c, 1002);
-				return 0;
-			}
-			if (fin && !c->ws_message) {
-				cairn__realtime_message(t->realtime, c->session, payload, (size_t)length);
-			} else {
-				char *grown = realloc(c->ws_message, c->ws_message_length + length + 1);
-
-				if (!grown)
-					return -1;
-				memcpy(grown + c->ws_message_length, payload, (size_t)length);
-				c->ws_message = grown;
-				c->ws_message_length += length;
-				if (fin) {
-					cairn__realtime_message(t->realtime, c->session, c->ws_message,
-						c->ws_message_length);
-					free(c->ws_message);
-					c->ws_message = NULL;
-					c->ws_message_length = 0;
-				}
-			}
-			break;
-		case 0x8: /* close: answer with the same code */
-			if (length >= 2) {
-				ws_close_with(c, ((unsigned char)payload[0] << 8) | (unsigned char)payload[1]);
-			} else {
-				ws_close_with(c, 1000);
-			}
-			break;
-		case 0x9: /* ping */
-			if (length > 125) {
-				ws_close_with(c, 1002);
-				return 0;
-			}
-			ws_frame(c, 0xA, payload, (size_t)length);
-			break;
-		case 0xA: /* pong */
-			break;
-		default: /* binary or reserved: realtime speaks JSON text */
-			ws_close_with(c, 1003);
-			return 0;
-		}
-		consume_input(c, head + 4 + (size_t)length);
-	}
-	return 0;
-}
-
-static int ws_writeable(conn *c)
-{
-	unsigned char buffer[LWS_PRE + WRITE_CHUNK];
-	size_t left = c->ws_out_length - c->ws_out_sent;
-	size_t chunk = left < WRITE_CHUNK ? left : WRITE_CHUNK;
-
-	if (chunk) {
-		memcpy(buffer + LWS_PRE, c->ws_out + c->ws_out_sent, chunk);
-		if (lws_write(c->wsi, buffer + LWS_PRE, chunk, LWS_WRITE_RAW) != (int)chunk)
-			return -1;
-		c->ws_out_sent += chunk;
-	}
-	if (c->ws_out_sent < c->ws_out_length) {
-		lws_callback_on_writable(c->wsi);
-		return 0;
-	}
-	c->ws_out_sent = c->ws_out_length = 0;
-	return c->ws_closing ? -1 : 0;
-}
-
 /* Parses and dispatches whatever complete requests the buffer holds. -1 closes. */
 static int process_input(cairn_transport *t, conn *c)
 {
@@ -1179,8 +847,8 @@ static int process_input(cairn_transport *t, conn *c)
 			}
 			consume_input(c, head_length);
 
-			if (t->realtime && wants_websocket(c->job))
-				return ws_upgrade(t, c);
+			if (t->realtime && cairn__transport_wants_websocket(c->job))
+				return cairn__transport_ws_upgrade(t, c);
 			if (!c->chunked && content_length > CAIRN_HTTP_MAX_BODY)
 				return reject_too_large(c, content_length,
 					content_length - (c->in_length < content_length ?
@@ -1254,7 +922,7 @@ static int on_receive(cairn_transport *t, conn *c, const char *data, size_t leng
 			return 0;
 		if (append_input(c, data, length) < 0)
 			return -1;
-		return ws_process(t, c);
+		return cairn__transport_ws_process(t, c);
 	}
 	/* Body bytes of a request answered early are dropped as they come. */
 	if (c->discard_remaining) {
@@ -1298,7 +966,7 @@ static int on_writeable(cairn_transport *t, conn *c)
 	const char *from;
 
 	if (c->state == CONN_WS)
-		return ws_writeable(c);
+		return cairn__transport_ws_writeable(c);
 	if (c->state != CONN_WRITING)
 		return 0;
 	response = &c->job->response;
@@ -1344,6 +1012,28 @@ static int on_writeable(cairn_transport *t, conn *c)
 		c->rx_paused = 0;
 	}
 	return process_input(t, c); /* a pipelined request may be waiting */
+}
+
+/* ---- shared with transport_ws.c (transport_int.h) ---- */
+
+void cairn__transport_consume_input(conn *c, size_t n)
+{
+	consume_input(c, n);
+}
+
+int cairn__transport_answer_error(conn *c, int status, const char *type, const char *message)
+{
+	return answer_error(c, status, type, message);
+}
+
+int cairn__transport_has_token(const char *value, const char *token)
+{
+	return has_token(value, token);
+}
+
+void cairn__transport_job_free(job *j)
+{
+	job_free(j);
 }
 
 /* ---- the libwebsockets callback ---- */
@@ -1559,18 +1249,6 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 cleanup:
 	cairn__transport_free(t);
 	return error;
-}
-
-void cairn__transport_set_realtime(cairn_transport *transport, cairn_realtime *realtime)
-{
-	cairn_realtime_io io;
-
-	io.send = ws_send_text;
-	io.close = ws_close_io;
-	io.wake = ws_wake;
-	io.transport = transport;
-	cairn__realtime_set_io(realtime, &io);
-	transport->realtime = realtime;
 }
 
 int cairn__transport_port(const cairn_transport *transport)

@@ -181,6 +181,7 @@ typedef struct cairn_storage_backend {
 } cairn_storage_backend;
 
 extern const cairn_storage_backend cairn__storage_sqlite;
+extern const cairn_storage_backend cairn__storage_postgres;
 
 void cairn__storage_record_clear(cairn_storage_record *record);
 void cairn__storage_database_clear(cairn_storage_database *database);

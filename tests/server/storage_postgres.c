@@ -19,8 +19,6 @@
 #define DB "main"
 #define ITEMS "items"
 
-/* Declared here: storage.h declares only the SQLite backend so far. */
-extern const cairn_storage_backend cairn__storage_postgres;
 static const cairn_storage_backend *backend = &cairn__storage_postgres;
 
 static cairn_test_pg *server; /* one PostgreSQL for the whole program */
