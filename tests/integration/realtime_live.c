@@ -333,6 +333,35 @@ static void test_integration_realtime_live__two_clients(void **state)
 	world_free(&w);
 }
 
+static void test_integration_realtime_live__stalled_server(void **state)
+{
+	world w;
+	cairn_store *a;
+	cairn_replicator *replicator;
+
+	world_init(&w, *state);
+	a = open_store(&w, "a");
+	replicator = start(a, 500);
+	WAIT_FOR(status_of(replicator).state == CAIRN_REPLICATOR_IDLE &&
+		status_of(replicator).realtime, "a first sync");
+	/* The network path goes silent: connections open but nothing ever answers. */
+	cairn_test_proxy_set_mode(w.proxy, CAIRN_PROXY_STALL);
+	cairn_test_proxy_cut_all(w.proxy);
+	put(a, "during-stall", 1);
+	WAIT_FOR(status_of(replicator).last_error == CAIRN_EOFFLINE &&
+		status_of(replicator).pending == 1, "the stalled request to time out");
+	assert_int_equal(server_count(&w), 0);
+	cairn_test_proxy_set_mode(w.proxy, CAIRN_PROXY_PASS);
+	cairn_test_proxy_cut_all(w.proxy); /* the stalled connections break: retry */
+	WAIT_FOR(status_of(replicator).pending == 0 && status_of(replicator).state ==
+		CAIRN_REPLICATOR_IDLE, "the write to go through after the stall");
+	WAIT_FOR(status_of(replicator).realtime == 1, "the subscription to come back");
+	cairn_replicator_stop(replicator);
+	assert_int_equal(server_count(&w), 1);
+	cairn_store_free(a);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +370,7 @@ int main(void)
 		CAIRN_IT_TEST(test_integration_realtime_live__server_restart),
 		CAIRN_IT_TEST(test_integration_realtime_live__offline_catch_up),
 		CAIRN_IT_TEST(test_integration_realtime_live__two_clients),
+		CAIRN_IT_TEST(test_integration_realtime_live__stalled_server),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
