@@ -1,111 +1,208 @@
-/* websocket.c: the client side of RFC 6455 over a plain TCP socket: the upgrade handshake,
- * masked text frames out, unmasked frames in (text, ping, pong, close). */
+/* websocket.c: the realtime WebSocket client on libwebsockets' client role: one lws context
+ * per connection, serviced only from the calling thread, with complete text messages queued
+ * for cairn__ws_read. */
 #include "net/websocket.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <libwebsockets.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/error.h"
 #include "util/time.h"
 
-#define MAX_HANDSHAKE 8192
 #define MAX_MESSAGE (64u * 1024u * 1024u) /* a document event is at most ~1 MiB of data */
+#define SEND_TIMEOUT_MS 5000
+#define SERVICE_STEP_MS 10
+
+typedef struct ws_message {
+	struct ws_message *next;
+	size_t length;
+	char *data; /* NUL-terminated */
+} ws_message;
+
+typedef struct ws_out {
+	struct ws_out *next;
+	size_t length;
+	unsigned char *frame; /* LWS_PRE bytes of headroom, then the payload */
+} ws_out;
 
 struct cairn__ws {
+	struct lws_context *context;
+	struct lws *wsi;            /* NULL once lws has dropped the connection */
 	int fd;
-	char *in;               /* received, not yet unframed */
-	size_t in_length, in_capacity;
-	char *message;          /* a fragmented message being collected */
-	size_t message_length;
-	int in_message;
+	int established;
+	int closed;                 /* the connection failed or closed: reads end offline */
+	unsigned http_status;       /* a refused upgrade's status, when lws reports it */
+	char error[160];            /* lws's reason for a failed connect */
+	char *partial;              /* a fragmented message being collected */
+	size_t partial_length;
+	int partial_binary;
+	ws_message *in_head, *in_tail;
+	ws_out *out_head, *out_tail;
 };
 
-static const char base64_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 
-static void base64_16(const unsigned char in[16], char out[25])
+/* Errors only, and a NULL emitter keeps whatever emitter the in-process server installed
+ * (the level is process-wide in lws). */
+static void quiet_logs(void)
 {
-	size_t i, o = 0;
-
-	for (i = 0; i < 15; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = base64_chars[(v >> 18) & 63];
-		out[o++] = base64_chars[(v >> 12) & 63];
-		out[o++] = base64_chars[(v >> 6) & 63];
-		out[o++] = base64_chars[v & 63];
-	}
-	out[o++] = base64_chars[in[15] >> 2];
-	out[o++] = base64_chars[(in[15] & 3) << 4];
-	out[o++] = '=';
-	out[o++] = '=';
-	out[o] = '\0';
+	lws_set_log_level(LLL_ERR, NULL);
 }
 
-static void random_bytes(unsigned char *out, size_t length)
+static void mark_gone(cairn__ws *ws)
 {
-	if (getrandom(out, length, GRND_NONBLOCK) != (ssize_t)length) {
-		size_t i;
-
-		for (i = 0; i < length; i++)
-			out[i] = (unsigned char)rand();
-	}
+	ws->closed = 1;
+	ws->wsi = NULL;
 }
 
-/* Waits until fd is readable (POLLIN) or writable (POLLOUT) or the deadline passes. */
-static int wait_for(int fd, short events, int64_t deadline)
+static int queue_message(cairn__ws *ws)
 {
-	for (;;) {
-		struct pollfd p = { fd, events, 0 };
-		int64_t left = deadline - cairn__time_monotonic_ms();
-		int n;
+	ws_message *m = malloc(sizeof(*m));
 
-		if (left <= 0)
-			return -1;
-		n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -1;
+	if (!m)
+		return -1;
+	m->next = NULL;
+	m->length = ws->partial_length;
+	m->data = ws->partial ? ws->partial : strdup("");
+	if (!m->data) {
+		free(m);
+		return -1;
 	}
+	ws->partial = NULL;
+	ws->partial_length = 0;
+	if (ws->in_tail)
+		ws->in_tail->next = m;
+	else
+		ws->in_head = m;
+	ws->in_tail = m;
+	return 0;
 }
 
-static int send_all(int fd, const char *data, size_t length, int64_t deadline)
+/* Appends one received chunk; a whole message goes on the queue. -1 drops the connection. */
+static int on_receive(cairn__ws *ws, struct lws *wsi, const void *in, size_t length)
 {
-	while (length) {
-		ssize_t n = send(fd, data, length, MSG_NOSIGNAL);
+	char *grown;
 
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (wait_for(fd, POLLOUT, deadline) < 0)
-				return -1;
-			continue;
+	if (ws->partial_length == 0 && !ws->partial)
+		ws->partial_binary = lws_frame_is_binary(wsi);
+	if (ws->partial_length + length > MAX_MESSAGE)
+		return -1;
+	grown = realloc(ws->partial, ws->partial_length + length + 1);
+	if (!grown)
+		return -1;
+	ws->partial = grown;
+	if (length)
+		memcpy(grown + ws->partial_length, in, length);
+	ws->partial_length += length;
+	grown[ws->partial_length] = '\0';
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	if (ws->partial_binary) { /* binary messages are not part of the protocol: ignored */
+		free(ws->partial);
+		ws->partial = NULL;
+		ws->partial_length = 0;
+		return 0;
+	}
+	return queue_message(ws);
+}
+
+static int on_writable(cairn__ws *ws, struct lws *wsi)
+{
+	ws_out *o = ws->out_head;
+
+	if (!o)
+		return 0;
+	/* lws keeps any part the kernel would not take and finishes it before the next
+	 * writable callback, so a short count is not an error here. */
+	if (lws_write(wsi, o->frame + LWS_PRE, o->length, LWS_WRITE_TEXT) < 0)
+		return -1;
+	ws->out_head = o->next;
+	if (!ws->out_head)
+		ws->out_tail = NULL;
+	free(o->frame);
+	free(o);
+	if (ws->out_head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+	size_t length)
+{
+	struct lws_context *context = lws_get_context(wsi);
+	cairn__ws *ws = context ? lws_context_user(context) : NULL;
+
+	(void)user;
+	if (!ws)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (wsi == ws->wsi || !ws->established) {
+			ws->http_status = lws_http_client_http_response(wsi);
+			snprintf(ws->error, sizeof(ws->error), "%s",
+				in ? (const char *)in : "connection failed");
+			mark_gone(ws);
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+		break;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		ws->wsi = wsi;
+		/* Our own descriptor of the socket for the caller's poll(): it stays valid (and
+		 * reports the hang-up) after lws closes its descriptor, as the old client's did. */
+		if (ws->fd < 0)
+			ws->fd = fcntl((int)lws_get_socket_fd(wsi), F_DUPFD_CLOEXEC, 0);
+		ws->established = 1;
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (on_receive(ws, wsi, in, length) < 0) {
+			ws->closed = 1;
 			return -1;
-		data += n;
-		length -= (size_t)n;
+		}
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (ws->closed)
+			return -1;
+		if (on_writable(ws, wsi) < 0) {
+			ws->closed = 1;
+			return -1;
+		}
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		ws->closed = 1; /* lws answers the close frame itself */
+		break;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (wsi == ws->wsi)
+			mark_gone(ws);
+		break;
+	default:
+		break;
 	}
 	return 0;
 }
 
+static const struct lws_protocols protocols[] = {
+	{ "cairn-realtime", callback, 0, 65536, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
 /* Splits "http://HOST:PORT/PATH" (PATH without trailing slash). */
-static int parse_url(char *host, size_t host_size, char *port, size_t port_size, char *path,
-	size_t path_size, const char *url)
+static int parse_url(char *host, size_t host_size, int *port, char *path, size_t path_size,
+	const char *url)
 {
 	const char *p, *slash, *colon;
 	size_t length;
+	char *end = NULL;
+	long value = 80;
 
 	if (strncasecmp(url, "http://", 7) != 0)
 		return cairn__error_set(CAIRN_EINVALID, "realtime needs an http:// remote URL "
@@ -124,10 +221,15 @@ static int parse_url(char *host, size_t host_size, char *port, size_t port_size,
 		colon = memchr(p, ':', length);
 		snprintf(host, host_size, "%.*s", (int)(colon ? (size_t)(colon - p) : length), p);
 	}
-	if (colon)
-		snprintf(port, port_size, "%.*s", (int)(p + length - colon - 1), colon + 1);
-	else
-		snprintf(port, port_size, "80");
+	if (colon) {
+		errno = 0;
+		value = strtol(colon + 1, &end, 10);
+		if (errno || end != p + length || value <= 0 || value > 65535)
+			return cairn__error_set(CAIRN_EINVALID, "bad port in remote URL '%s'", url);
+	}
+	if (host[0] == '\0')
+		return cairn__error_set(CAIRN_EINVALID, "no host in remote URL '%s'", url);
+	*port = (int)value;
 	snprintf(path, path_size, "%s", slash ? slash : "");
 	length = strlen(path);
 	while (length && path[length - 1] == '/')
@@ -135,112 +237,112 @@ static int parse_url(char *host, size_t host_size, char *port, size_t port_size,
 	return 0;
 }
 
-static int connect_to(const char *host, const char *port, int64_t deadline)
+/* Lets lws do all the work it can without blocking, including "forced service" for data it
+ * already holds in its own buffers (which poll() on the socket would not report). */
+static void service_now(cairn__ws *ws)
 {
-	struct addrinfo hints, *found = NULL, *a;
-	int fd = -1;
+	int rounds;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &found) != 0)
-		return -1;
-	for (a = found; a; a = a->ai_next) {
-		int error = 0;
-		socklen_t error_length = sizeof(error);
+	lws_service(ws->context, -1);
+	for (rounds = 0; rounds < 64 && ws->context &&
+		lws_service_adjust_timeout(ws->context, 1, 0) == 0; rounds++)
+		lws_service(ws->context, -1);
+}
 
-		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			continue;
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS && wait_for(fd, POLLOUT, deadline) == 0 &&
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_length) == 0 && error == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(found);
-	return fd;
+/* Waits up to `ms` for the socket to have input (or any socket event while `want_out`), then
+ * services. Before the socket exists it just sleeps. */
+static void service_wait(cairn__ws *ws, int ms, int want_out)
+{
+	int fd = ws->wsi ? (int)lws_get_socket_fd(ws->wsi) : -1;
+	struct pollfd p = { fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0 };
+
+	if (ms > 0)
+		poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, ms);
+	service_now(ws);
 }
 
 int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project,
 	long timeout_ms)
 {
-	char host[256], port[16], path[512], key[25], request[1024];
-	char response[MAX_HANDSHAKE + 1];
-	unsigned char nonce[16];
+	struct lws_context_creation_info info;
+	struct lws_client_connect_info connect;
+	char host[256], host_header[300], path[512], request_path[1024];
 	int64_t deadline = cairn__time_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
-	size_t received = 0;
 	cairn__ws *ws = NULL;
-	char *end = NULL;
-	int fd = -1, rc, n;
+	int port = 80, n, rc;
 
 	*out = NULL;
-	rc = parse_url(host, sizeof(host), port, sizeof(port), path, sizeof(path), base_url);
+	rc = parse_url(host, sizeof(host), &port, path, sizeof(path), base_url);
 	if (rc < 0)
 		return rc;
-	fd = connect_to(host, port, deadline);
-	if (fd < 0)
-		return cairn__error_set(CAIRN_EOFFLINE, "cannot reach %s for realtime: %s", base_url,
-			strerror(errno ? errno : ECONNREFUSED));
-	random_bytes(nonce, sizeof(nonce));
-	base64_16(nonce, key);
-	n = snprintf(request, sizeof(request), "GET %s/realtime?project=%s HTTP/1.1\r\n"
-		"Host: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, project, host,
-		port, key);
-	if (n < 0 || (size_t)n >= sizeof(request)) {
-		rc = cairn__error_set(CAIRN_EINVALID, "remote URL or project too long for realtime");
-		goto cleanup;
-	}
-	if (send_all(fd, request, (size_t)n, deadline) < 0) {
-		rc = cairn__error_set(CAIRN_EOFFLINE, "the realtime handshake with %s failed",
-			base_url);
-		goto cleanup;
-	}
-	/* Read byte-wise up to the blank line: frames may follow at once in the same packet. */
-	while (!end) {
-		ssize_t got;
+	n = snprintf(request_path, sizeof(request_path), "%s/realtime?project=%s", path, project);
+	if (n < 0 || (size_t)n >= sizeof(request_path))
+		return cairn__error_set(CAIRN_EINVALID, "remote URL or project too long for realtime");
+	snprintf(host_header, sizeof(host_header), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+		port);
+	pthread_once(&log_once, quiet_logs);
 
-		if (received >= MAX_HANDSHAKE || wait_for(fd, POLLIN, deadline) < 0) {
+	ws = calloc(1, sizeof(*ws));
+	if (!ws)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	ws->fd = -1;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.user = ws;
+	info.gid = -1;
+	info.uid = -1;
+	/* A handful of fds (the connection and lws's wake pipe): without a limit lws sizes its
+	 * fd table from the process ulimit, per connection. */
+	info.fd_limit_per_thread = 16;
+	info.connect_timeout_secs = (unsigned)((timeout_ms > 0 ? timeout_ms : 10000) / 1000 + 1);
+	ws->context = lws_create_context(&info);
+	if (!ws->context) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "could not set up the realtime connection");
+		goto cleanup;
+	}
+	memset(&connect, 0, sizeof(connect));
+	connect.context = ws->context;
+	connect.address = host;
+	connect.port = port;
+	connect.path = request_path;
+	connect.host = host_header;
+	connect.origin = host_header;
+	connect.protocol = NULL; /* no subprotocol: the server offers none */
+	connect.ssl_connection = 0;
+	connect.local_protocol_name = protocols[0].name;
+	connect.pwsi = &ws->wsi;
+	if (!lws_client_connect_via_info(&connect) || (!ws->wsi && !ws->closed)) {
+		/* lws failed before any callback (or said why in one) */
+		ws->closed = 1;
+		ws->wsi = NULL;
+	}
+	while (!ws->established && !ws->closed && ws->wsi) {
+		int64_t left = deadline - cairn__time_monotonic_ms();
+
+		if (left <= 0)
+			break;
+		service_wait(ws, left < SERVICE_STEP_MS ? (int)left : SERVICE_STEP_MS, 0);
+	}
+	/* Established counts even if the server closed at once: its last messages (an error
+	 * saying why) are queued for cairn__ws_read, which then reports the close. */
+	if (!ws->established || ws->fd < 0) {
+		if (ws->http_status && ws->http_status != 101 && ws->http_status < 500)
+			rc = cairn__error_set(CAIRN_ESERVER, "the server refused the realtime "
+				"connection: HTTP %u", ws->http_status);
+		else if (ws->error[0])
+			rc = cairn__error_set(CAIRN_EOFFLINE, "cannot open realtime at %s: %s",
+				base_url, ws->error);
+		else
 			rc = cairn__error_set(CAIRN_EOFFLINE, "no realtime handshake answer from %s",
 				base_url);
-			goto cleanup;
-		}
-		got = recv(fd, response + received, 1, 0);
-		if (got < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (got <= 0) {
-			rc = cairn__error_set(CAIRN_EOFFLINE, "%s closed the realtime handshake",
-				base_url);
-			goto cleanup;
-		}
-		received++;
-		response[received] = '\0';
-		end = strstr(response, "\r\n\r\n");
-	}
-	if (strncmp(response, "HTTP/1.1 101", 12) != 0) {
-		char *line_end = strstr(response, "\r\n");
-
-		if (line_end)
-			*line_end = '\0';
-		rc = cairn__error_set(strstr(response, " 5") ? CAIRN_EOFFLINE : CAIRN_ESERVER,
-			"the server refused the realtime connection: %s", response);
 		goto cleanup;
 	}
-	ws = calloc(1, sizeof(*ws));
-	if (!ws) {
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		goto cleanup;
-	}
-	ws->fd = fd;
-	fd = -1;
 	*out = ws;
+	ws = NULL;
 	rc = 0;
 cleanup:
-	if (fd >= 0)
-		close(fd);
+	cairn__ws_free(ws);
 	return rc;
 }
 
@@ -248,10 +350,27 @@ void cairn__ws_free(cairn__ws *ws)
 {
 	if (!ws)
 		return;
+	/* Destroying the context closes the connection; its callbacks still see `ws`. */
+	if (ws->context)
+		lws_context_destroy(ws->context);
+	ws->context = NULL;
+	while (ws->in_head) {
+		ws_message *m = ws->in_head;
+
+		ws->in_head = m->next;
+		free(m->data);
+		free(m);
+	}
+	while (ws->out_head) {
+		ws_out *o = ws->out_head;
+
+		ws->out_head = o->next;
+		free(o->frame);
+		free(o);
+	}
+	free(ws->partial);
 	if (ws->fd >= 0)
 		close(ws->fd);
-	free(ws->in);
-	free(ws->message);
 	free(ws);
 }
 
@@ -260,144 +379,60 @@ int cairn__ws_fd(const cairn__ws *ws)
 	return ws->fd;
 }
 
-static int send_frame(cairn__ws *ws, int opcode, const char *payload, size_t length)
-{
-	unsigned char head[14], mask[4];
-	size_t head_length = 2, i;
-	char *frame;
-	int rc;
-
-	head[0] = (unsigned char)(0x80 | opcode);
-	if (length < 126) {
-		head[1] = (unsigned char)(0x80 | length);
-	} else if (length <= 0xffff) {
-		head[1] = 0x80 | 126;
-		head[2] = (unsigned char)(length >> 8);
-		head[3] = (unsigned char)length;
-		head_length = 4;
-	} else {
-		head[1] = 0x80 | 127;
-		for (i = 0; i < 8; i++)
-			head[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
-		head_length = 10;
-	}
-	random_bytes(mask, sizeof(mask));
-	memcpy(head + head_length, mask, 4);
-	head_length += 4;
-	frame = malloc(head_length + length);
-	if (!frame)
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	memcpy(frame, head, head_length);
-	for (i = 0; i < length; i++)
-		frame[head_length + i] = (char)(payload[i] ^ mask[i & 3]);
-	rc = send_all(ws->fd, frame, head_length + length, cairn__time_monotonic_ms() + 5000);
-	free(frame);
-	return rc < 0 ? cairn__error_set(CAIRN_EOFFLINE, "the realtime connection broke") : 0;
-}
-
 int cairn__ws_send_text(cairn__ws *ws, const char *text, size_t length)
 {
-	return send_frame(ws, 0x1, text, length);
-}
+	int64_t deadline = cairn__time_monotonic_ms() + SEND_TIMEOUT_MS;
+	ws_out *o;
 
-/* Takes one frame off ws->in. 1: a message is complete; 2: a frame was consumed (control or
- * fragment); 0: need more bytes; <0: closed. */
-static int unframe(char **out, size_t *out_length, cairn__ws *ws)
-{
-	const unsigned char *in = (const unsigned char *)ws->in;
-	uint64_t length;
-	size_t head = 2, i;
-	int opcode, fin, rc = 2; /* 2: a frame was consumed without completing a message */
+	if (ws->closed || !ws->wsi)
+		return cairn__error_set(CAIRN_EOFFLINE, "the realtime connection broke");
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->frame = malloc(LWS_PRE + length + 1))) {
+		free(o);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if (length)
+		memcpy(o->frame + LWS_PRE, text, length);
+	o->length = length;
+	if (ws->out_tail)
+		ws->out_tail->next = o;
+	else
+		ws->out_head = o;
+	ws->out_tail = o;
+	lws_callback_on_writable(ws->wsi);
+	/* Blocking, as before: the message (and any part lws buffered) is on the wire. */
+	while (!ws->closed && ws->wsi && (ws->out_head || lws_send_pipe_choked(ws->wsi))) {
+		int64_t left = deadline - cairn__time_monotonic_ms();
 
-	if (ws->in_length < 2)
-		return 0;
-	fin = in[0] & 0x80;
-	opcode = in[0] & 0x0f;
-	length = in[1] & 0x7f;
-	if (in[1] & 0x80)
-		return cairn__error_set(CAIRN_EOFFLINE, "the server sent a masked frame");
-	if (length == 126) {
-		if (ws->in_length < 4)
-			return 0;
-		length = (uint64_t)in[2] << 8 | in[3];
-		head = 4;
-	} else if (length == 127) {
-		if (ws->in_length < 10)
-			return 0;
-		for (length = 0, i = 0; i < 8; i++)
-			length = length << 8 | in[2 + i];
-		head = 10;
+		if (left <= 0)
+			return cairn__error_set(CAIRN_EOFFLINE, "the realtime connection stalled");
+		service_wait(ws, left < SERVICE_STEP_MS ? (int)left : SERVICE_STEP_MS, 1);
 	}
-	if (length > MAX_MESSAGE || ws->message_length + length > MAX_MESSAGE)
-		return cairn__error_set(CAIRN_EOFFLINE, "realtime message too large");
-	if (ws->in_length < head + length)
-		return 0;
-	switch (opcode) {
-	case 0x0:
-	case 0x1: {
-		char *grown = realloc(ws->message, ws->message_length + length + 1);
-
-		if (!grown)
-			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		ws->message = grown;
-		memcpy(grown + ws->message_length, ws->in + head, (size_t)length);
-		ws->message_length += length;
-		grown[ws->message_length] = '\0';
-		if (fin) {
-			*out = ws->message;
-			*out_length = ws->message_length;
-			ws->message = NULL;
-			ws->message_length = 0;
-			rc = 1;
-		}
-		break;
-	}
-	case 0x8:
-		rc = cairn__error_set(CAIRN_EOFFLINE, "the server closed the realtime connection");
-		break;
-	case 0x9:
-		if (send_frame(ws, 0xA, ws->in + head, (size_t)length) < 0)
-			rc = CAIRN_EOFFLINE;
-		break;
-	default:
-		break; /* pong, binary: ignored */
-	}
-	memmove(ws->in, ws->in + head + length, ws->in_length - head - (size_t)length);
-	ws->in_length -= head + (size_t)length;
-	return rc;
+	if (ws->closed || !ws->wsi)
+		return cairn__error_set(CAIRN_EOFFLINE, "the realtime connection broke");
+	return 0;
 }
 
 int cairn__ws_read(char **out, size_t *length, cairn__ws *ws)
 {
+	ws_message *m;
+
 	*out = NULL;
 	*length = 0;
-	for (;;) {
-		ssize_t n;
-		int rc;
-
-		/* Whole frames already buffered come first. */
-		while ((rc = unframe(out, length, ws)) != 0) {
-			if (rc < 0 || rc == 1)
-				return rc;
-		}
-		/* rc == 0: no whole frame is buffered; read more. */
-		if (ws->in_capacity - ws->in_length < 16384) {
-			size_t capacity = ws->in_capacity ? ws->in_capacity * 2 : 65536;
-			char *grown = realloc(ws->in, capacity);
-
-			if (!grown)
-				return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-			ws->in = grown;
-			ws->in_capacity = capacity;
-		}
-		n = recv(ws->fd, ws->in + ws->in_length, ws->in_capacity - ws->in_length,
-			MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return cairn__error_set(CAIRN_EOFFLINE, "the realtime connection closed");
-		ws->in_length += (size_t)n;
+	if (!ws->in_head && !ws->closed && ws->wsi)
+		service_now(ws);
+	m = ws->in_head;
+	if (m) {
+		/* Messages that arrived before a close are still delivered first. */
+		ws->in_head = m->next;
+		if (!ws->in_head)
+			ws->in_tail = NULL;
+		*out = m->data;
+		*length = m->length;
+		free(m);
+		return 1;
 	}
+	if (ws->closed || !ws->wsi)
+		return cairn__error_set(CAIRN_EOFFLINE, "the realtime connection closed");
+	return 0;
 }

@@ -1,4 +1,4 @@
-/* websocket.h: a small WebSocket client (RFC 6455, ws:// only) for the realtime API. */
+/* websocket.h: the realtime API's WebSocket client (ws:// only), on libwebsockets' client role. */
 #ifndef CAIRN_NET_WEBSOCKET_H
 #define CAIRN_NET_WEBSOCKET_H
 
@@ -7,9 +7,9 @@
 /*
  * One connection, used by one thread. Connecting blocks up to a timeout; afterwards the
  * caller polls cairn__ws_fd() for input and calls cairn__ws_read(), which never blocks.
- * Why not libwebsockets' client role: libcairn links only libcurl, SQLite and json-c (an app
- * that embeds the store should not pull in a server library), and the client needs only
- * text frames, ping/pong and close.
+ * Built on libwebsockets' client role (the project takes its protocols from Debian's
+ * libraries): each connection has its own lws context, serviced only from the calling thread
+ * and never blocking outside connect and send. lws answers pings and close frames itself.
  */
 
 typedef struct cairn__ws cairn__ws;
