@@ -113,16 +113,21 @@ int cairn_doc_query(char **out_json, cairn_store *store, const char *collection,
 
 /* ---- the remote ---------------------------------------------------------------------- */
 
-#define CAIRN_REMOTE_VERSION 1
+#define CAIRN_REMOTE_VERSION 2
 typedef struct {
-	unsigned int version; /* CAIRN_REMOTE_VERSION */
+	unsigned int version; /* CAIRN_REMOTE_VERSION (1: the fields up to database only) */
 	const char *url;      /* endpoint including /v1, e.g. "http://127.0.0.1:8080/v1" */
 	const char *project;  /* X-Appwrite-Project */
 	const char *api_key;  /* X-Appwrite-Key, or NULL */
 	const char *database; /* the database this store syncs with */
+	/* Version 2: more instances of the same server (one database behind them). A request
+	 * that cannot reach its server or gets 502/503/504 is retried on the next URL, and sync
+	 * stays on the one that answered. NULL/0: none. At most 16. */
+	const char *const *fallback_urls;
+	size_t fallback_url_count;
 } cairn_remote;
 
-/* Remembers the server in the store (persisted). Strings are copied. */
+/* Remembers the server in the store (persisted, fallback URLs too). Strings are copied. */
 int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote);
 
 /* ---- sync ---------------------------------------------------------------------------- */

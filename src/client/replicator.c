@@ -20,6 +20,9 @@ typedef struct {
 	cairn__http_client *http;
 	cairn_sync_options options;
 	char *url;
+	json_object *fallback_urls; /* array of strings, or NULL: the instances after url */
+	size_t url_count;           /* 1 + fallbacks */
+	size_t active;              /* index of the URL in use: 0 = url, i = fallback i-1 */
 	char *project;
 	char *api_key;
 	char *database;
@@ -57,6 +60,67 @@ static int unexpected(const cairn__http_response *response, const char *what)
 		response->status, message);
 }
 
+static const char *url_at(const sync_session *session, size_t index)
+{
+	if (index == 0)
+		return session->url;
+	return json_object_get_string(json_object_array_get_idx(session->fallback_urls,
+		index - 1));
+}
+
+/* Points the session at URL `index` (a new HTTP client: its connection is to that host). */
+static int use_url(sync_session *session, size_t index)
+{
+	cairn__http_client *http = NULL;
+	const char *url = url_at(session, index);
+	int rc;
+
+	if (!url)
+		return cairn__error_set(CAIRN_EIO, "stored fallback URL %zu is not a string: set "
+			"the remote again", index);
+	rc = cairn__http_client_new(&http, url, session->project, session->api_key,
+		session->options.timeout_ms);
+	if (rc != 0)
+		return rc;
+	cairn__http_client_free(session->http);
+	session->http = http;
+	session->active = index;
+	return 0;
+}
+
+/* An answer that says "this instance cannot serve you now", not "this request is wrong". */
+static int instance_unavailable(int rc, long status)
+{
+	return rc == CAIRN_EOFFLINE || status == 502 || status == 503 || status == 504;
+}
+
+/*
+ * One request, failing over: when the instance in use cannot be reached or answers
+ * 502/503/504, the same request goes to the next URL in turn (each tried once), and the
+ * session stays on the one that answered. Retrying is safe: pushes are idempotent by
+ * mutation id and a checkpoint is valid on every instance sharing the database.
+ */
+static int send_with_failover(cairn__http_response *response, sync_session *session,
+	const char *method, const char *path, const char *body, size_t length)
+{
+	size_t tried;
+	int rc = 0;
+
+	for (tried = 0; tried < session->url_count; tried++) {
+		if (tried > 0) {
+			rc = use_url(session, (session->active + 1) % session->url_count);
+			if (rc != 0)
+				return rc;
+		}
+		rc = cairn__http_request(response, session->http, method, path, body, length);
+		if (!instance_unavailable(rc, rc == 0 ? response->status : 0))
+			return rc;
+		if (tried + 1 < session->url_count && rc == 0)
+			cairn__http_client_response_clear(response);
+	}
+	return rc;
+}
+
 /* Sends a request; *reply is the parsed body when the status is 2xx (may be NULL for an
  * empty body). Other statuses are returned in *status with *reply NULL. */
 static int request(json_object **reply, long *status, sync_session *session,
@@ -68,7 +132,7 @@ static int request(json_object **reply, long *status, sync_session *session,
 
 	*reply = NULL;
 	*status = 0;
-	rc = cairn__http_request(&response, session->http, method, path, body, length);
+	rc = send_with_failover(&response, session, method, path, body, length);
 	if (rc != 0)
 		return rc;
 	*status = response.status;
@@ -372,6 +436,33 @@ static int pull(sync_session *session)
 
 /* ---- the round ---- */
 
+/* The fallback URLs and the one that worked last (remote_active_url). */
+static int load_fallbacks(sync_session *session)
+{
+	char *text = NULL;
+	int64_t active = 0;
+	int rc;
+
+	session->url_count = 1;
+	rc = cairn__meta_get_text(session->store, "remote_fallback_urls", &text);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && text[0]) {
+		session->fallback_urls = cairn__json_parse(text, strlen(text), 4);
+		if (!json_object_is_type(session->fallback_urls, json_type_array)) {
+			free(text);
+			return cairn__error_set(CAIRN_EIO, "the stored fallback URLs are not a "
+				"JSON array: set the remote again");
+		}
+		session->url_count += json_object_array_length(session->fallback_urls);
+	}
+	free(text);
+	if (cairn__meta_get_int64(session->store, "remote_active_url", &active) < 0)
+		active = 0;
+	session->active = active > 0 && (size_t)active < session->url_count ? (size_t)active : 0;
+	return 0;
+}
+
 static int load_remote(sync_session *session)
 {
 	int rc;
@@ -390,11 +481,11 @@ static int load_remote(sync_session *session)
 		return rc;
 	if (rc == 0)
 		return cairn__error_set(CAIRN_ENOREMOTE, "the remote has no database");
-	return 0;
+	return load_fallbacks(session);
 }
 
 /* Records the outcome in meta; keeps the caller's error message intact. */
-static void record_outcome(cairn_store *store, int code)
+static void record_outcome(cairn_store *store, int code, int64_t active_url)
 {
 	char message[1024];
 
@@ -405,6 +496,9 @@ static void record_outcome(cairn_store *store, int code)
 			rc = cairn__meta_set_int64(store, "last_sync_result", code);
 		if (rc == 0)
 			rc = cairn__meta_set_text(store, "last_sync_error", message);
+		/* The next round starts on the instance that answered this one. */
+		if (rc == 0)
+			rc = cairn__meta_set_int64(store, "remote_active_url", active_url);
 		if (rc == 0)
 			rc = cairn__store_commit(store);
 		if (rc != 0)
@@ -434,8 +528,7 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 	rc = load_remote(&session);
 	if (rc != 0)
 		goto cleanup;
-	rc = cairn__http_client_new(&session.http, session.url, session.project,
-		session.api_key, session.options.timeout_ms);
+	rc = use_url(&session, session.active);
 	if (rc == 0)
 		rc = ensure_database(&session);
 	if (rc == 0)
@@ -460,12 +553,13 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 	}
 	if (cairn__meta_get_int64(store, "checkpoint", &session.result.checkpoint) < 0)
 		session.result.checkpoint = 0;
-	record_outcome(store, rc);
+	record_outcome(store, rc, (int64_t)session.active);
 cleanup:
 	if (out)
 		*out = session.result;
 	cairn__http_client_free(session.http);
 	free(session.url);
+	json_object_put(session.fallback_urls);
 	free(session.project);
 	free(session.api_key);
 	free(session.database);

@@ -565,17 +565,56 @@ cleanup:
 	return rc;
 }
 
+#define REMOTE_MAX_FALLBACK_URLS 16
+
+/* Validates the fallback URLs into a JSON array of strings (*out: free with json_object_put). */
+static int fallback_urls_json(json_object **out, const char *const *urls, size_t count)
+{
+	size_t i;
+
+	*out = NULL;
+	if (count > REMOTE_MAX_FALLBACK_URLS)
+		return cairn__error_set(CAIRN_EINVALID, "at most %d fallback URLs are supported, got "
+			"%zu", REMOTE_MAX_FALLBACK_URLS, count);
+	if (count > 0 && !urls)
+		return cairn__error_set(CAIRN_EINVALID, "fallback_url_count is %zu but "
+			"fallback_urls is NULL", count);
+	for (i = 0; i < count; i++) {
+		if (!urls[i] || (strncmp(urls[i], "http://", 7) != 0 &&
+			strncmp(urls[i], "https://", 8) != 0))
+			return cairn__error_set(CAIRN_EINVALID, "fallback URL %zu must start with "
+				"http:// or https://, got '%s'", i, urls[i] ? urls[i] : "(null)");
+		if (strlen(urls[i]) >= sizeof(((cairn_store_status *)0)->remote_url))
+			return cairn__error_set(CAIRN_EINVALID, "fallback URL %zu is longer than %zu "
+				"bytes", i, sizeof(((cairn_store_status *)0)->remote_url) - 1);
+	}
+	*out = json_object_new_array();
+	if (!*out)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory storing the fallback URLs");
+	for (i = 0; i < count; i++) {
+		if (json_object_array_add(*out, json_object_new_string(urls[i])) != 0) {
+			json_object_put(*out);
+			*out = NULL;
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory storing the fallback URLs");
+		}
+	}
+	return 0;
+}
+
 int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 {
+	const char *const *fallback_urls = NULL;
+	size_t fallback_count = 0;
+	json_object *fallbacks = NULL;
 	int database_changed = 0;
 	int rc;
 
 	if (!store || !remote)
 		return cairn__error_set(CAIRN_EINVALID, "cairn_store_set_remote needs a store and "
 			"a remote");
-	if (remote->version != CAIRN_REMOTE_VERSION)
+	if (remote->version < 1 || remote->version > CAIRN_REMOTE_VERSION)
 		return cairn__error_set(CAIRN_EINVALID, "unsupported remote version %u (this "
-			"library knows %d)", remote->version, CAIRN_REMOTE_VERSION);
+			"library knows 1 to %d)", remote->version, CAIRN_REMOTE_VERSION);
 	if (!remote->url || (strncmp(remote->url, "http://", 7) != 0 &&
 		strncmp(remote->url, "https://", 8) != 0))
 		return cairn__error_set(CAIRN_EINVALID, "the remote URL must start with http:// or "
@@ -591,9 +630,17 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 		return cairn__error_set(CAIRN_EINVALID, "'%s' is not a valid database id (1 to 36 "
 			"characters of a-z A-Z 0-9 . - _, not starting with . - or _)",
 			remote->database ? remote->database : "(null)");
-	rc = cairn__store_begin(store);
+	/* Version 1 structs end at `database`: their fallback fields must not be read. */
+	if (remote->version >= 2) {
+		fallback_urls = remote->fallback_urls;
+		fallback_count = remote->fallback_url_count;
+	}
+	rc = fallback_urls_json(&fallbacks, fallback_urls, fallback_count);
 	if (rc != 0)
 		return rc;
+	rc = cairn__store_begin(store);
+	if (rc != 0)
+		goto cleanup;
 	/* A new URL alone keeps everything: the same server often moves (a new port or host
 	 * name), and the protocol has no server identity to tell a different one apart. */
 	rc = meta_differs(store, "remote_database", remote->database, &database_changed);
@@ -608,13 +655,21 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 	if (rc == 0)
 		rc = cairn__meta_set_text(store, "remote_database", remote->database);
 	if (rc == 0)
+		rc = cairn__meta_set_text(store, "remote_fallback_urls",
+			json_object_to_json_string_ext(fallbacks, JSON_C_TO_STRING_PLAIN));
+	/* The replicator starts on the URL that last worked; a new list starts on the first. */
+	if (rc == 0)
+		rc = cairn__meta_set_int64(store, "remote_active_url", 0);
+	if (rc == 0)
 		rc = cairn__store_commit(store);
 	if (rc != 0) {
 		cairn__store_rollback(store);
-		return rc;
+		goto cleanup;
 	}
 	snprintf(store->database, sizeof(store->database), "%s", remote->database);
-	return 0;
+cleanup:
+	json_object_put(fallbacks);
+	return rc;
 }
 
 /* ---- status ---- */

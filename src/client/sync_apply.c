@@ -106,10 +106,38 @@ static int server_version(int64_t *version, int *known, cairn_store *store,
 	return 0;
 }
 
-/* Writes the server copy: `document` is an Appwrite Document model, or NULL for a tombstone. */
-static int server_write(cairn_store *store, const char *collection, const char *id,
-	json_object *document, int64_t version, int64_t hlc, const char *author,
-	cairn__view *out_view)
+/* The server-copy upsert that only moves a row forward: one statement instead of reading the
+ * version and then writing. The store's statement cache is fixed by store_int.h, so the sync
+ * passes prepare this once per batch or page and reuse it for every document in it. */
+static const char guarded_upsert_sql[] =
+	"INSERT INTO server_docs(collection, id, data, deleted, version, "
+	"hlc, author, created_at, updated_at, permissions, sequence) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+	"ON CONFLICT(collection, id) DO UPDATE SET data = excluded.data, "
+	"deleted = excluded.deleted, version = excluded.version, hlc = excluded.hlc, "
+	"author = excluded.author, created_at = excluded.created_at, "
+	"updated_at = excluded.updated_at, permissions = excluded.permissions, "
+	"sequence = excluded.sequence WHERE server_docs.version < excluded.version";
+
+static int guarded_prepare(sqlite3_stmt **out, cairn_store *store)
+{
+	int rc = sqlite3_prepare_v3(store->db, guarded_upsert_sql, -1, SQLITE_PREPARE_PERSISTENT,
+		out, NULL);
+
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(*out);
+		*out = NULL;
+		return cairn__store_error(store, rc, "preparing the server-copy write");
+	}
+	return 0;
+}
+
+/* Writes the server copy: `document` is an Appwrite Document model, or NULL for a tombstone.
+ * With `guarded` (from guarded_prepare) the row is written only when `version` is newer than
+ * the stored one, and *written says whether it was; otherwise it is always written. */
+static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *store,
+	const char *collection, const char *id, json_object *document, int64_t version,
+	int64_t hlc, const char *author, cairn__view *out_view)
 {
 	sqlite3_stmt *stmt;
 	cairn__view view = { 0 };
@@ -118,10 +146,18 @@ static int server_write(cairn_store *store, const char *collection, const char *
 	size_t length = 0;
 	int rc;
 
+	if (written)
+		*written = 0;
 	rc = cairn__view_from_model(&view, document);
 	if (rc != 0)
 		return rc;
-	stmt = cairn__store_stmt(store, STMT_SERVER_UPSERT);
+	if (guarded) {
+		stmt = guarded;
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	} else {
+		stmt = cairn__store_stmt(store, STMT_SERVER_UPSERT);
+	}
 	if (!stmt) {
 		rc = cairn__error_code();
 		goto cleanup;
@@ -149,6 +185,8 @@ static int server_write(cairn_store *store, const char *collection, const char *
 	sqlite3_bind_int64(stmt, 6, hlc);
 	sqlite3_bind_text(stmt, 7, author ? author : "", -1, SQLITE_STATIC);
 	rc = cairn__store_step_done(store, stmt, "storing a server document");
+	if (rc == 0 && written)
+		*written = !guarded || sqlite3_changes(store->db) > 0;
 	if (rc == 0 && out_view) {
 		*out_view = view;
 		memset(&view, 0, sizeof(view));
@@ -156,6 +194,14 @@ static int server_write(cairn_store *store, const char *collection, const char *
 cleanup:
 	cairn__view_clear(&view);
 	return rc;
+}
+
+static int server_write(cairn_store *store, const char *collection, const char *id,
+	json_object *document, int64_t version, int64_t hlc, const char *author,
+	cairn__view *out_view)
+{
+	return server_write_with(NULL, NULL, store, collection, id, document, version, hlc,
+		author, out_view);
 }
 
 static int server_forget(cairn_store *store, const char *collection, const char *id)
@@ -281,40 +327,77 @@ static int malformed(const char *what)
 	return cairn__error_set(CAIRN_ESERVER, "the server's push reply is malformed: %s", what);
 }
 
-static int apply_applied(cairn_store *store, const cairn__mutation *m, json_object *result)
+static int has_pending(int *out, cairn_store *store, const char *collection, const char *id);
+
+/*
+ * The common case (no other pending edit of the document) takes a short path: one guarded
+ * write of the server copy, and the view set straight from the reply's document, since with
+ * nothing pending the view is the server copy; *view_set tells the caller no recompute is
+ * needed. An increment, or a document with further pending edits, takes the general path.
+ */
+static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *store,
+	const cairn__mutation *m, json_object *result)
 {
 	json_object *document = NULL;
+	cairn__view view = { 0 };
 	int64_t version = 0;
 	int64_t known_version = 0;
 	int known = 0;
+	int written = 0;
+	int pending = 0;
 	int rc;
 
+	*view_set = 0;
 	if (!cairn__json_get_int64(result, "version", &version) || version <= 0)
 		return malformed("an applied result without a positive version");
 	json_object_object_get_ex(result, "document", &document);
 	if (document && !json_object_is_type(document, json_type_object))
 		return malformed("an applied result whose document is not an object");
-	rc = server_version(&known_version, &known, store, m->collection, m->doc_id);
-	if (rc != 0)
-		return rc;
-	/* A concurrent pull (another handle) may already hold a newer server version. */
-	if (!known || known_version < version) {
-		/* The pending edits behind an increment were made on the old copy. */
-		if (known && strcmp(m->op, "increment") == 0 &&
-			(rc = cairn__base_save(store, m->collection, m->doc_id)) != 0)
-			return rc;
-		rc = server_write(store, m->collection, m->doc_id, document, version, m->hlc,
-			store->client_id, NULL);
+	if (strcmp(m->op, "increment") == 0) {
+		rc = server_version(&known_version, &known, store, m->collection, m->doc_id);
 		if (rc != 0)
 			return rc;
+		/* A concurrent pull (another handle) may already hold a newer server version. */
+		if (!known || known_version < version) {
+			/* The pending edits behind an increment were made on the old copy. */
+			if (known && (rc = cairn__base_save(store, m->collection, m->doc_id)) != 0)
+				return rc;
+			rc = server_write(store, m->collection, m->doc_id, document, version, m->hlc,
+				store->client_id, NULL);
+			if (rc != 0)
+				return rc;
+		}
+		rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+		if (rc == 0)
+			rc = relink_followers(store, m, "");
+		/* No rebase: an increment applies whatever the document holds (others' edits
+		 * included), so later pending changes keep their own base. */
+		return rc;
 	}
-	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+	/* A concurrent pull (another handle) may already hold a newer server version: the
+	 * guard leaves it, and then the view is not this reply's document. */
+	rc = server_write_with(&written, guarded, store, m->collection, m->doc_id, document,
+		version, m->hlc, store->client_id, &view);
 	if (rc == 0)
-		rc = relink_followers(store, m, "");
-	/* Every later pending change of this document was made on top of this one; not so after
-	 * an increment, which applies whatever the document holds (others' edits included). */
-	if (rc == 0 && strcmp(m->op, "increment") != 0)
+		rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+	if (rc == 0)
+		rc = has_pending(&pending, store, m->collection, m->doc_id);
+	if (rc != 0)
+		goto cleanup;
+	if (!pending) {
+		/* Nothing follows it: no followers to relink, nothing to rebase. */
+		if (written) {
+			rc = cairn__view_save(store, m->collection, m->doc_id, &view, 0);
+			*view_set = rc == 0;
+		}
+		goto cleanup;
+	}
+	rc = relink_followers(store, m, "");
+	/* Every later pending change of this document was made on top of this one. */
+	if (rc == 0)
 		rc = rebase_document(store, m, version);
+cleanup:
+	cairn__view_clear(&view);
 	return rc;
 }
 
@@ -478,10 +561,13 @@ static int compare_documents(const void *a, const void *b)
 	return order ? order : strcmp(x->doc_id, y->doc_id);
 }
 
-/* Recomputes the view of every document the batch touched, once each. */
-static int recompute_touched(cairn_store *store, const cairn__mutation *mutations, size_t count)
+/* Recomputes the view of every document the batch touched, once each, except documents
+ * whose every mutation here set the view directly (`view_set[i]` for mutations[i]). */
+static int recompute_touched(cairn_store *store, const cairn__mutation *mutations, size_t count,
+	const unsigned char *view_set)
 {
 	const cairn__mutation **sorted = malloc((count ? count : 1) * sizeof(*sorted));
+	size_t group;
 	int rc = 0;
 
 	if (!sorted)
@@ -489,10 +575,14 @@ static int recompute_touched(cairn_store *store, const cairn__mutation *mutation
 	for (size_t i = 0; i < count; i++)
 		sorted[i] = &mutations[i];
 	qsort(sorted, count, sizeof(*sorted), compare_documents);
-	for (size_t i = 0; i < count && rc == 0; i++) {
-		if (i > 0 && compare_documents(&sorted[i - 1], &sorted[i]) == 0)
-			continue;
-		rc = cairn__view_recompute(store, sorted[i]->collection, sorted[i]->doc_id);
+	for (size_t i = 0; i < count && rc == 0; i = group) {
+		int needed = 0;
+
+		for (group = i; group < count &&
+			compare_documents(&sorted[i], &sorted[group]) == 0; group++)
+			needed |= !view_set[sorted[group] - mutations];
+		if (needed)
+			rc = cairn__view_recompute(store, sorted[i]->collection, sorted[i]->doc_id);
 	}
 	free(sorted);
 	return rc;
@@ -502,6 +592,8 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	const cairn__mutation *mutations, size_t count, json_object *reply)
 {
 	json_object *results = NULL;
+	sqlite3_stmt *guarded = NULL;
+	unsigned char *view_set = NULL;
 	int rc;
 
 	memset(tally, 0, sizeof(*tally));
@@ -511,9 +603,20 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	if (json_object_array_length(results) != count)
 		return cairn__error_set(CAIRN_ESERVER, "the server answered %zu results for %zu "
 			"mutations", json_object_array_length(results), count);
-	rc = cairn__store_begin(store);
-	if (rc != 0)
+	view_set = calloc(count ? count : 1, 1);
+	if (!view_set)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
+	rc = guarded_prepare(&guarded, store);
+	if (rc != 0) {
+		free(view_set);
 		return rc;
+	}
+	rc = cairn__store_begin(store);
+	if (rc != 0) {
+		sqlite3_finalize(guarded);
+		free(view_set);
+		return rc;
+	}
 	for (size_t i = 0; i < count; i++) {
 		const cairn__mutation *m = &mutations[i];
 		json_object *result = json_object_array_get_idx(results, i);
@@ -542,7 +645,10 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 			continue;
 		}
 		if (strcmp(status, "applied") == 0) {
-			rc = apply_applied(store, m, result);
+			int direct = 0;
+
+			rc = apply_applied(&direct, guarded, store, m, result);
+			view_set[i] = (unsigned char)direct;
 			tally->applied++;
 		} else if (strcmp(status, "conflict") == 0) {
 			rc = apply_conflict(tally, store, m, prev, result);
@@ -556,7 +662,7 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 		if (rc != 0)
 			goto cleanup;
 	}
-	rc = recompute_touched(store, mutations, count);
+	rc = recompute_touched(store, mutations, count, view_set);
 	if (rc == 0)
 		rc = cairn__bases_prune(store);
 	if (rc == 0)
@@ -566,6 +672,8 @@ cleanup:
 		cairn__store_rollback(store);
 		memset(tally, 0, sizeof(*tally));
 	}
+	sqlite3_finalize(guarded);
+	free(view_set);
 	return rc;
 }
 
@@ -626,8 +734,8 @@ static int has_pending(int *out, cairn_store *store, const char *collection, con
 	return 0;
 }
 
-static int apply_change(uint64_t *applied, int64_t *max_hlc, cairn_store *store,
-	json_object *change)
+static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guarded,
+	cairn_store *store, json_object *change)
 {
 	json_object *document = NULL;
 	const char *collection = NULL;
@@ -640,6 +748,7 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, cairn_store *store,
 	int deleted = 0;
 	int known = 0;
 	int pending = 0;
+	int written = 0;
 	int rc;
 
 	if (!json_object_is_type(change, json_type_object) ||
@@ -657,6 +766,19 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, cairn_store *store,
 		document = NULL;
 	if (hlc > *max_hlc)
 		*max_hlc = hlc;
+	rc = has_pending(&pending, store, collection, id);
+	if (rc != 0)
+		return rc;
+	if (!pending) {
+		/* The common case: one guarded write (it skips what we already have: our own
+		 * acknowledged write, or newer), and the view is the server copy. No base is kept:
+		 * nothing pending could need one. */
+		rc = server_write_with(&written, guarded, store, collection, id, document, version,
+			hlc, author, &view);
+		if (rc == 0 && written)
+			rc = cairn__view_save(store, collection, id, &view, 0);
+		goto cleanup;
+	}
 	rc = server_version(&known_version, &known, store, collection, id);
 	if (rc != 0)
 		return rc;
@@ -667,19 +789,14 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, cairn_store *store,
 		if (rc != 0)
 			return rc;
 	}
-	rc = server_write(store, collection, id, document, version, hlc, author, &view);
-	if (rc != 0)
-		return rc;
-	rc = has_pending(&pending, store, collection, id);
-	if (rc == 0) {
-		/* Pending local changes stay on top of the new server state. */
-		if (pending)
-			rc = cairn__view_recompute(store, collection, id);
-		else
-			rc = cairn__view_save(store, collection, id, &view, 0);
-	}
-	cairn__view_clear(&view);
+	rc = server_write(store, collection, id, document, version, hlc, author, NULL);
+	written = 1;
+	/* Pending local changes stay on top of the new server state. */
 	if (rc == 0)
+		rc = cairn__view_recompute(store, collection, id);
+cleanup:
+	cairn__view_clear(&view);
+	if (rc == 0 && written)
 		(*applied)++;
 	return rc;
 }
@@ -688,6 +805,7 @@ int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_s
 	json_object *page)
 {
 	json_object *changes = NULL;
+	sqlite3_stmt *guarded = NULL;
 	int64_t max_hlc = 0;
 	size_t count;
 	int rc;
@@ -701,11 +819,17 @@ int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_s
 			"needs `changes` and `checkpoint`");
 	cairn__json_get_bool(page, "more", more);
 	count = json_object_array_length(changes);
-	rc = cairn__store_begin(store);
+	rc = guarded_prepare(&guarded, store);
 	if (rc != 0)
 		return rc;
+	rc = cairn__store_begin(store);
+	if (rc != 0) {
+		sqlite3_finalize(guarded);
+		return rc;
+	}
 	for (size_t i = 0; i < count && rc == 0; i++)
-		rc = apply_change(applied, &max_hlc, store, json_object_array_get_idx(changes, i));
+		rc = apply_change(applied, &max_hlc, guarded, store,
+			json_object_array_get_idx(changes, i));
 	if (rc == 0 && max_hlc > 0)
 		rc = cairn__store_hlc_observe(store, max_hlc);
 	if (rc == 0)
@@ -716,6 +840,7 @@ int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_s
 		cairn__store_rollback(store);
 		*applied = 0;
 	}
+	sqlite3_finalize(guarded);
 	cairn__listeners_pulled(store, rc, changes);
 	return rc;
 }

@@ -16,6 +16,8 @@
 
 #include <curl/curl.h>
 
+#include "support/postgres.h"
+
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
 
@@ -43,7 +45,75 @@ struct cairn_test_server {
 	char project[128];
 	char api_key[256];
 	char url[64];               /* "http://127.0.0.1:PORT/v1" */
+	char conninfo[256];         /* PostgreSQL backend ("" = SQLite); kept across restarts */
 };
+
+/*
+ * CAIRN_TEST_POSTGRES set: every server runs on PostgreSQL. One private PostgreSQL per test
+ * program (started on first use, stopped at exit by the process that started it, not by
+ * forked children). A database belongs to a data directory, as the SQLite file does: the
+ * first start on a data directory creates a fresh database (tests stay independent), a later
+ * start on the same directory (a crash and a new start) finds the same data again.
+ */
+static cairn_test_pg *shared_pg;
+static pid_t shared_pg_owner;
+static struct {
+	char data_dir[PATH_MAX];
+	char conninfo[256];
+} known_dirs[64];
+static int known_dir_count;
+
+static void stop_shared_pg(void)
+{
+	if (shared_pg && getpid() == shared_pg_owner) {
+		cairn_test_pg_stop(shared_pg);
+		shared_pg = NULL;
+	}
+}
+
+/* Fills server->conninfo when the tests run on PostgreSQL. 0 or -1. */
+static int prepare_backend(cairn_test_server *server)
+{
+	const char *wanted = getenv("CAIRN_TEST_POSTGRES");
+	unsigned long hash = 5381;
+	const char *c;
+	char name[64];
+	int i;
+
+	server->conninfo[0] = '\0';
+	if (!wanted || !*wanted || strcmp(wanted, "0") == 0)
+		return 0;
+	if (!shared_pg || shared_pg_owner != getpid()) {
+		if (cairn_test_pg_start(&shared_pg) != 0) {
+			fprintf(stderr, "server_proc: CAIRN_TEST_POSTGRES is set but no PostgreSQL "
+				"could be started\n");
+			shared_pg = NULL;
+			return -1;
+		}
+		shared_pg_owner = getpid();
+		known_dir_count = 0;
+		atexit(stop_shared_pg);
+	}
+	for (c = server->data_dir; *c; c++)
+		hash = hash * 33 + (unsigned char)*c;
+	snprintf(name, sizeof(name), "cairn_it_%d_%lx", (int)getpid(), hash);
+	for (i = 0; i < known_dir_count; i++) {
+		if (strcmp(known_dirs[i].data_dir, server->data_dir) == 0) {
+			memcpy(server->conninfo, known_dirs[i].conninfo, sizeof(server->conninfo));
+			return 0;
+		}
+	}
+	if (cairn_test_pg_create_database(shared_pg, name, server->conninfo,
+		sizeof(server->conninfo)) < 0)
+		return -1;
+	if (known_dir_count < (int)(sizeof(known_dirs) / sizeof(known_dirs[0]))) {
+		snprintf(known_dirs[known_dir_count].data_dir, PATH_MAX, "%s", server->data_dir);
+		memcpy(known_dirs[known_dir_count].conninfo, server->conninfo,
+			sizeof(server->conninfo));
+		known_dir_count++;
+	}
+	return 0;
+}
 
 static int read_port_file(const char *path)
 {
@@ -76,9 +146,15 @@ static int spawn(cairn_test_server *server, int port)
 	if (pid == 0) {
 		/* Never outlive the test that started us. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(CAIRN_BIN, CAIRN_BIN, "serve", "--listen", listen, "--data", server->data_dir,
-			"--project", server->project, "--api-key", server->api_key, "--port-file",
-			server->port_file, (char *)NULL);
+		if (server->conninfo[0])
+			execl(CAIRN_BIN, CAIRN_BIN, "serve", "--listen", listen, "--data",
+				server->data_dir, "--project", server->project, "--api-key",
+				server->api_key, "--port-file", server->port_file, "--postgres",
+				server->conninfo, (char *)NULL);
+		else
+			execl(CAIRN_BIN, CAIRN_BIN, "serve", "--listen", listen, "--data",
+				server->data_dir, "--project", server->project, "--api-key",
+				server->api_key, "--port-file", server->port_file, (char *)NULL);
 		fprintf(stderr, "server_proc: exec %s failed: %s\n", CAIRN_BIN, strerror(errno));
 		_exit(127);
 	}
@@ -147,7 +223,7 @@ int cairn_test_server_start(cairn_test_server **out, const char *data_dir, const
 	snprintf(server->port_file, sizeof(server->port_file), "%s.port", data_dir);
 	snprintf(server->project, sizeof(server->project), "%s", project ? project : "test");
 	snprintf(server->api_key, sizeof(server->api_key), "%s", api_key ? api_key : "test-key");
-	if (spawn(server, 0) < 0 || wait_ready(server) < 0) {
+	if (prepare_backend(server) < 0 || spawn(server, 0) < 0 || wait_ready(server) < 0) {
 		free(server);
 		return -1;
 	}

@@ -15,7 +15,10 @@ typedef struct cairn_test_server cairn_test_server; /* one `cairn serve` child p
 /* Starts `cairn serve --listen 127.0.0.1:0 --data DATA_DIR --project PROJECT --api-key KEY
  * --port-file <DATA_DIR>.port` and waits (at most ~10 s) until it answers HTTP. project NULL
  * means "test", api_key NULL "test-key". Returns 0 and *out (free it with _stop or _kill), or
- * -1 if it did not come up (then *out is NULL and nothing is left running). */
+ * -1 if it did not come up (then *out is NULL and nothing is left running).
+ * With the environment variable CAIRN_TEST_POSTGRES set (not "0"), the server runs with
+ * --postgres on a fresh database of a private PostgreSQL started once per test program
+ * (tests/support/postgres.h); _restart keeps that database. */
 int cairn_test_server_start(cairn_test_server **out, const char *data_dir, const char *project,
 	const char *api_key);
 
