@@ -132,23 +132,90 @@ static int guarded_prepare(sqlite3_stmt **out, cairn_store *store)
 	return 0;
 }
 
+/* The parts of a reply's Document model that the store keeps, borrowing its values: the
+ * view is only read (bound as text) while `document` is alive, so nothing is deep-copied. */
+static int borrowed_view(cairn__view *view, json_object *document)
+{
+	json_object *permissions = NULL;
+	const char *text = NULL;
+
+	memset(view, 0, sizeof(*view));
+	if (!document || !json_object_is_type(document, json_type_object))
+		return 0;
+	view->data = json_object_new_object();
+	if (json_object_object_get_ex(document, "$permissions", &permissions) &&
+		json_object_is_type(permissions, json_type_array))
+		view->permissions = json_object_get(permissions);
+	else
+		view->permissions = json_object_new_array();
+	if (!view->data || !view->permissions)
+		goto oom;
+	json_object_object_foreach(document, key, value) {
+		if (key[0] == '$')
+			continue;
+		if (json_object_object_add(view->data, key, json_object_get(value)) != 0) {
+			json_object_put(value);
+			goto oom;
+		}
+	}
+	if (cairn__json_get_string(document, "$createdAt", &text))
+		snprintf(view->created_at, sizeof(view->created_at), "%s", text);
+	if (cairn__json_get_string(document, "$updatedAt", &text))
+		snprintf(view->updated_at, sizeof(view->updated_at), "%s", text);
+	view->exists = 1;
+	return 0;
+oom:
+	cairn__view_clear(view);
+	return cairn__error_set(CAIRN_ENOMEM, "out of memory reading a server document");
+}
+
+/* Sets the local view of a document with nothing pending, which is its server copy, from the
+ * texts just written to server_docs (the same row cairn__view_save writes, without printing
+ * the fields a second time). */
+static int view_set_server(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length)
+{
+	sqlite3_stmt *stmt;
+
+	if (!view->exists)
+		return cairn__view_save(store, collection, id, view, 0); /* removes the row */
+	stmt = cairn__store_stmt(store, STMT_DOC_UPSERT);
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, 0);
+	sqlite3_bind_text(stmt, 5, view->created_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, view->updated_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, permissions, (int)permissions_length, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 8, 0);
+	return cairn__store_step_done(store, stmt, "writing a document");
+}
+
 /* Writes the server copy: `document` is an Appwrite Document model, or NULL for a tombstone.
  * With `guarded` (from guarded_prepare) the row is written only when `version` is newer than
- * the stored one, and *written says whether it was; otherwise it is always written. */
+ * the stored one; otherwise it is always written. *written (may be NULL) says whether it was.
+ * `set_view` also sets the local view to this copy when it was written: only for a document
+ * with nothing pending. */
 static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *store,
 	const char *collection, const char *id, json_object *document, int64_t version,
-	int64_t hlc, const char *author, cairn__view *out_view)
+	int64_t hlc, const char *author, int set_view)
 {
 	sqlite3_stmt *stmt;
 	cairn__view view = { 0 };
-	const char *text;
+	const char *data = NULL;
+	const char *permissions = NULL;
 	const char *sequence = NULL;
-	size_t length = 0;
+	size_t data_length = 0;
+	size_t permissions_length = 0;
+	int changed;
 	int rc;
 
 	if (written)
 		*written = 0;
-	rc = cairn__view_from_model(&view, document);
+	rc = borrowed_view(&view, document);
 	if (rc != 0)
 		return rc;
 	if (guarded) {
@@ -165,16 +232,16 @@ static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *s
 	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
 	if (view.exists) {
-		if (!(text = cairn__json_text(view.data, &length))) {
+		/* Both texts stay valid until their objects change or go: they are bound to this
+		 * statement and then, unchanged, to the view's row. */
+		data = cairn__json_text(view.data, &data_length);
+		permissions = data ? cairn__json_text(view.permissions, &permissions_length) : NULL;
+		if (!data || !permissions) {
 			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
 			goto cleanup;
 		}
-		sqlite3_bind_text(stmt, 3, text, (int)length, SQLITE_TRANSIENT);
-		if (!(text = cairn__json_text(view.permissions, &length))) {
-			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
-			goto cleanup;
-		}
-		sqlite3_bind_text(stmt, 10, text, (int)length, SQLITE_TRANSIENT);
+		sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 10, permissions, (int)permissions_length, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 8, view.created_at, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 9, view.updated_at, -1, SQLITE_STATIC);
 		if (cairn__json_get_string(document, "$sequence", &sequence))
@@ -185,23 +252,26 @@ static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *s
 	sqlite3_bind_int64(stmt, 6, hlc);
 	sqlite3_bind_text(stmt, 7, author ? author : "", -1, SQLITE_STATIC);
 	rc = cairn__store_step_done(store, stmt, "storing a server document");
-	if (rc == 0 && written)
-		*written = !guarded || sqlite3_changes(store->db) > 0;
-	if (rc == 0 && out_view) {
-		*out_view = view;
-		memset(&view, 0, sizeof(view));
-	}
+	/* The statement is reset: drop its borrowed pointers before the texts can go. */
+	sqlite3_clear_bindings(stmt);
+	if (rc != 0)
+		goto cleanup;
+	changed = !guarded || sqlite3_changes(store->db) > 0;
+	if (written)
+		*written = changed;
+	if (changed && set_view)
+		rc = view_set_server(store, collection, id, &view, data, data_length, permissions,
+			permissions_length);
 cleanup:
 	cairn__view_clear(&view);
 	return rc;
 }
 
 static int server_write(cairn_store *store, const char *collection, const char *id,
-	json_object *document, int64_t version, int64_t hlc, const char *author,
-	cairn__view *out_view)
+	json_object *document, int64_t version, int64_t hlc, const char *author)
 {
 	return server_write_with(NULL, NULL, store, collection, id, document, version, hlc,
-		author, out_view);
+		author, 0);
 }
 
 static int server_forget(cairn_store *store, const char *collection, const char *id)
@@ -216,6 +286,25 @@ static int server_forget(cairn_store *store, const char *collection, const char 
 }
 
 /* ---- outbox edits ---- */
+
+/* *out 1 when the document has a pending mutation. */
+static int has_pending(int *out, cairn_store *store, const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_LAST_PENDING);
+	int rc;
+
+	*out = 0;
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	*out = rc == SQLITE_ROW;
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cairn__store_error(store, rc, "reading the outbox");
+	return 0;
+}
 
 /* The state and predecessor of an outbox row; *found 0 when it is gone. */
 static int outbox_row(int *found, int *pending, char *prev, size_t prev_size,
@@ -327,8 +416,6 @@ static int malformed(const char *what)
 	return cairn__error_set(CAIRN_ESERVER, "the server's push reply is malformed: %s", what);
 }
 
-static int has_pending(int *out, cairn_store *store, const char *collection, const char *id);
-
 /*
  * The common case (no other pending edit of the document) takes a short path: one guarded
  * write of the server copy, and the view set straight from the reply's document, since with
@@ -339,7 +426,6 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 	const cairn__mutation *m, json_object *result)
 {
 	json_object *document = NULL;
-	cairn__view view = { 0 };
 	int64_t version = 0;
 	int64_t known_version = 0;
 	int known = 0;
@@ -363,7 +449,7 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 			if (known && (rc = cairn__base_save(store, m->collection, m->doc_id)) != 0)
 				return rc;
 			rc = server_write(store, m->collection, m->doc_id, document, version, m->hlc,
-				store->client_id, NULL);
+				store->client_id);
 			if (rc != 0)
 				return rc;
 		}
@@ -374,30 +460,23 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 		 * included), so later pending changes keep their own base. */
 		return rc;
 	}
-	/* A concurrent pull (another handle) may already hold a newer server version: the
-	 * guard leaves it, and then the view is not this reply's document. */
-	rc = server_write_with(&written, guarded, store, m->collection, m->doc_id, document,
-		version, m->hlc, store->client_id, &view);
-	if (rc == 0)
-		rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
 	if (rc == 0)
 		rc = has_pending(&pending, store, m->collection, m->doc_id);
-	if (rc != 0)
-		goto cleanup;
-	if (!pending) {
+	/* A concurrent pull (another handle) may already hold a newer server version: the
+	 * guard leaves it, and then the view is not this reply's document (recomputed). */
+	if (rc == 0)
+		rc = server_write_with(&written, guarded, store, m->collection, m->doc_id,
+			document, version, m->hlc, store->client_id, !pending);
+	if (rc != 0 || !pending) {
 		/* Nothing follows it: no followers to relink, nothing to rebase. */
-		if (written) {
-			rc = cairn__view_save(store, m->collection, m->doc_id, &view, 0);
-			*view_set = rc == 0;
-		}
-		goto cleanup;
+		*view_set = rc == 0 && written;
+		return rc;
 	}
 	rc = relink_followers(store, m, "");
 	/* Every later pending change of this document was made on top of this one. */
 	if (rc == 0)
 		rc = rebase_document(store, m, version);
-cleanup:
-	cairn__view_clear(&view);
 	return rc;
 }
 
@@ -501,7 +580,7 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 		rc = server_forget(store, m->collection, m->doc_id);
 	} else if (version > 0 && (!known || known_version < version)) {
 		rc = server_write(store, m->collection, m->doc_id, deleted ? NULL : document,
-			version, hlc, author, NULL);
+			version, hlc, author);
 	}
 	if (rc != 0)
 		return rc;
@@ -716,24 +795,6 @@ cleanup:
 
 /* ---- pull pages ---- */
 
-static int has_pending(int *out, cairn_store *store, const char *collection, const char *id)
-{
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_LAST_PENDING);
-	int rc;
-
-	*out = 0;
-	if (!stmt)
-		return cairn__error_code();
-	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	*out = rc == SQLITE_ROW;
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return cairn__store_error(store, rc, "reading the outbox");
-	return 0;
-}
-
 static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guarded,
 	cairn_store *store, json_object *change)
 {
@@ -741,7 +802,6 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 	const char *collection = NULL;
 	const char *id = NULL;
 	const char *author = "";
-	cairn__view view = { 0 };
 	int64_t version = 0;
 	int64_t hlc = 0;
 	int64_t known_version = 0;
@@ -766,17 +826,23 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 		document = NULL;
 	if (hlc > *max_hlc)
 		*max_hlc = hlc;
+	/* Our own writes come back in every pull after a push, and we usually have them
+	 * already: a version read is cheaper than printing the document for the guarded write. */
+	if (strcmp(author, store->client_id) == 0) {
+		rc = server_version(&known_version, &known, store, collection, id);
+		if (rc != 0)
+			return rc;
+		if (known && known_version >= version)
+			return 0; /* already have it (our own acknowledged write, or newer) */
+	}
 	rc = has_pending(&pending, store, collection, id);
 	if (rc != 0)
 		return rc;
 	if (!pending) {
-		/* The common case: one guarded write (it skips what we already have: our own
-		 * acknowledged write, or newer), and the view is the server copy. No base is kept:
-		 * nothing pending could need one. */
+		/* The common case: one guarded write (it skips what we already have), and the view
+		 * is the server copy. No base is kept: nothing pending could need one. */
 		rc = server_write_with(&written, guarded, store, collection, id, document, version,
-			hlc, author, &view);
-		if (rc == 0 && written)
-			rc = cairn__view_save(store, collection, id, &view, 0);
+			hlc, author, 1);
 		goto cleanup;
 	}
 	rc = server_version(&known_version, &known, store, collection, id);
@@ -789,13 +855,12 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 		if (rc != 0)
 			return rc;
 	}
-	rc = server_write(store, collection, id, document, version, hlc, author, NULL);
+	rc = server_write(store, collection, id, document, version, hlc, author);
 	written = 1;
 	/* Pending local changes stay on top of the new server state. */
 	if (rc == 0)
 		rc = cairn__view_recompute(store, collection, id);
 cleanup:
-	cairn__view_clear(&view);
 	if (rc == 0 && written)
 		(*applied)++;
 	return rc;

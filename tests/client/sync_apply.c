@@ -567,6 +567,77 @@ static void test_client_sync_apply__new_remote_forgets_server_state(void **state
 	client_env_free(&env);
 }
 
+/* The fast paths for plain acks and pulls must never move a document backwards: a stale
+ * applied reply meets a newer pulled version, older changes and our own echo are ignored,
+ * our own unseen write is taken, and a tombstone removes the view. */
+static void test_client_sync_apply__stale_replies_and_echoes_are_guarded(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	batch b = { 0 };
+	json_object *doc;
+	uint64_t applied = 0;
+	int64_t checkpoint = 0;
+	char page[2048];
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"t\":\"local\"}"), 0);
+	load(&b, &env, 10);
+	/* another handle's pull brought version 9 while the push was in flight */
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"a\",\"version\":9,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("a", 9, ",\"t\":\"remote\"") "}],"
+		"\"checkpoint\":9,\"more\":false}"), 0);
+	assert_int_equal(applied, 1);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "local");
+	json_object_put(doc);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":[{\"mutationId\":\"%s\","
+		"\"status\":\"applied\",\"version\":5,\"document\":"
+		SERVER_DOC("a", 5, ",\"t\":\"local\"") "}]}"), 0);
+	unload(&b);
+	assert_int_equal(client_sql_int(env.path, "SELECT version FROM server_docs"), 9);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox"), 0);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "remote");
+	json_object_put(doc);
+	assert_int_equal(client_sql_int(env.path, "SELECT pending FROM docs"), 0);
+	/* an older change from someone else, and our own echo, change nothing */
+	snprintf(page, sizeof(page), "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"a\",\"version\":7,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("a", 7, ",\"t\":\"old\"") "},"
+		"{\"collection\":\"items\",\"id\":\"a\",\"version\":9,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"%s\",\"document\":" SERVER_DOC("a", 9, ",\"t\":\"echo\"") "}],"
+		"\"checkpoint\":10,\"more\":false}", env.store->client_id);
+	assert_int_equal(pull(&env, &applied, &checkpoint, page), 0);
+	assert_int_equal(applied, 0);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "remote");
+	assert_string_equal(client_string(doc, "$createdAt"), "2020-01-01T00:00:00.000+00:00");
+	json_object_put(doc);
+	/* our own write that we never saw acknowledged is taken */
+	snprintf(page, sizeof(page), "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"a\",\"version\":11,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"%s\",\"document\":" SERVER_DOC("a", 11, ",\"t\":\"mine\",\"d\":1.50") "}],"
+		"\"checkpoint\":11,\"more\":false}", env.store->client_id);
+	assert_int_equal(pull(&env, &applied, &checkpoint, page), 0);
+	assert_int_equal(applied, 1);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "mine");
+	json_object_put(doc);
+	assert_int_equal(client_sql_int(env.path,
+		"SELECT (SELECT data FROM docs) = (SELECT data FROM server_docs)"), 1);
+	/* a tombstone with nothing pending removes the view */
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"a\",\"version\":12,\"deleted\":true,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":null}],\"checkpoint\":12,\"more\":false}"), 0);
+	assert_int_equal(applied, 1);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs"), 0);
+	assert_int_equal(client_sql_int(env.path, "SELECT deleted FROM server_docs"), 1);
+	client_env_free(&env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -581,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_client_sync_apply__malformed_reply_changes_nothing),
 		cmocka_unit_test(test_client_sync_apply__pull_pages),
 		cmocka_unit_test(test_client_sync_apply__new_remote_forgets_server_state),
+		cmocka_unit_test(test_client_sync_apply__stale_replies_and_echoes_are_guarded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
