@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "storage/postgres_int.h"
+#include "storage/storage_int.h"
 #include "util/error.h"
 #include "util/id.h"
 #include "util/json.h"
@@ -115,21 +116,6 @@ static int batch_flush(write_batch *batch)
 	return rc;
 }
 
-static void outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
-	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
-	const char *fmt, ...)
-{
-	va_list args;
-
-	outcome->status = status;
-	snprintf(outcome->error_type, sizeof(outcome->error_type), "%s", type);
-	va_start(args, fmt);
-	vsnprintf(outcome->error_message, sizeof(outcome->error_message), fmt, args);
-	va_end(args);
-}
-
 /* The record of a document that never existed: version 0, a tombstone, no permissions. */
 static int record_empty(cairn_storage_record *record, const char *database_id,
 	const char *collection_id, const char *id)
@@ -181,7 +167,7 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 		rc = 0;
 		goto cleanup;
 	}
-	outcome_set(outcome, (int)cairn__pg_int(result, 0, 0), PQgetvalue(result, 0, 1), "%s",
+	cairn__storage_outcome_set(outcome, (int)cairn__pg_int(result, 0, 0), PQgetvalue(result, 0, 1), "%s",
 		PQgetvalue(result, 0, 2));
 	outcome->replayed = 1;
 	rc = record_empty(record, batch->database_id, PQgetvalue(result, 0, 3),
@@ -247,116 +233,6 @@ static int mutation_store(write_batch *batch, const cairn_storage_write *write,
 	return rc;
 }
 
-static int has_system_keys(json_object *object)
-{
-	json_object_object_foreach(object, key, value) {
-		(void)value;
-		if (key[0] == '$')
-			return 1;
-	}
-	return 0;
-}
-
-/* A new reference to the user fields of `data` (NULL data gives {}). */
-static json_object *user_fields(json_object *data)
-{
-	if (!data)
-		return json_object_new_object();
-	if (has_system_keys(data))
-		return cairn__json_user_fields(data);
-	return json_object_get(data);
-}
-
-/* Counters, as the SQLite backend (sqlite_write.c) handles them: sync pushes pass them
- * inside `data` (api_sync.c; storage.h has no increment op): {INCREMENT_KEY: {field: delta}}
- * in a patch adds the deltas to the stored values (a missing or non-numeric field counts as
- * 0), and {COUNTERS_KEY: [field...]} in a replace keeps those fields' stored values. The
- * database lock makes concurrent increments through different servers add up exactly. */
-#define INCREMENT_KEY "$cairnIncrement"
-#define COUNTERS_KEY "$cairnCounters"
-
-static json_object *incremented(json_object *stored, json_object *deltas)
-{
-	json_object *data = stored ? cairn__json_copy(stored) : json_object_new_object();
-
-	if (!data || !json_object_is_type(deltas, json_type_object))
-		return data;
-	json_object_object_foreach(deltas, field, delta) {
-		json_object *current = NULL;
-		json_object *sum;
-
-		json_object_object_get_ex(data, field, &current);
-		if (json_object_is_type(current, json_type_double))
-			sum = json_object_new_double(json_object_get_double(current) +
-				(double)json_object_get_int64(delta));
-		else
-			sum = json_object_new_int64((json_object_is_type(current, json_type_int) ?
-				json_object_get_int64(current) : 0) + json_object_get_int64(delta));
-		if (!sum || json_object_object_add(data, field, sum) != 0) {
-			json_object_put(sum);
-			json_object_put(data);
-			return NULL;
-		}
-	}
-	return data;
-}
-
-static void keep_counters(json_object **data, json_object *stored, json_object *names)
-{
-	json_object *copy;
-
-	if (!json_object_is_type(names, json_type_array))
-		return;
-	/* user_fields may share the caller's object: write into a private copy. */
-	copy = cairn__json_copy(*data);
-	if (!copy)
-		return;
-	json_object_put(*data);
-	*data = copy;
-	for (size_t i = 0; i < json_object_array_length(names); i++) {
-		const char *field = json_object_get_string(json_object_array_get_idx(names, i));
-		json_object *value = NULL;
-
-		if (!field)
-			continue;
-		json_object_object_del(copy, field);
-		if (json_object_object_get_ex(stored, field, &value))
-			json_object_object_add(copy, field, json_object_get(value));
-	}
-}
-
-/* Checks a write's arguments; 0 if fine, else the outcome is set to rejected. */
-static int write_arguments_ok(const cairn_storage_write *write, cairn_storage_outcome *outcome)
-{
-	if (write->op < CAIRN_WRITE_CREATE || write->op > CAIRN_WRITE_DELETE) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Unknown write operation %d.", (int)write->op);
-		return 0;
-	}
-	if (!write->collection_id || !cairn__id_valid(write->collection_id)) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Invalid `collectionId` param: " PG_ID_RULES);
-		return 0;
-	}
-	if (!write->id || !cairn__id_valid(write->id)) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Invalid `documentId` param: " PG_ID_RULES);
-		return 0;
-	}
-	if (write->op != CAIRN_WRITE_DELETE && write->data &&
-		!json_object_is_type(write->data, json_type_object)) {
-		outcome_set(outcome, CAIRN_EINVALID, "document_invalid_structure",
-			"Invalid document structure: the data must be a JSON object.");
-		return 0;
-	}
-	if (write->permissions && !json_object_is_type(write->permissions, json_type_array)) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Invalid `permissions` param: Value must be an array of permission strings.");
-		return 0;
-	}
-	return 1;
-}
-
 /* The next document $updatedAt of the locked database: wall-clock ms, past its clock. */
 static int64_t batch_clock_next(write_batch *batch)
 {
@@ -382,7 +258,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	json_object *special = NULL;     /* an increment, or a put's counter names */
 	int increment = write->op == CAIRN_WRITE_PATCH && write->data &&
 		json_object_is_type(write->data, json_type_object) &&
-		json_object_object_get_ex(write->data, INCREMENT_KEY, NULL);
+		json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, NULL);
 	int64_t kept_hlc = 0;            /* an increment keeps these three */
 	char *kept_author = NULL;
 	char *kept_mutation = NULL;
@@ -403,7 +279,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	rc = record_empty(record, batch->database_id, write->collection_id, write->id);
 	if (rc < 0)
 		return rc;
-	if (!write_arguments_ok(write, outcome)) {
+	if (!cairn__storage_write_arguments_ok(write, outcome)) {
 		rejected = 1;
 		goto cleanup;
 	}
@@ -411,7 +287,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	if (rc < 0)
 		return rc;
 	if (!collection->found) {
-		outcome_set(outcome, CAIRN_ENOTFOUND, "collection_not_found",
+		cairn__storage_outcome_set(outcome, CAIRN_ENOTFOUND, "collection_not_found",
 			"Collection with the requested ID '%s' could not be found.", write->collection_id);
 		rejected = 1;
 		goto cleanup;
@@ -437,7 +313,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			strcmp(PQgetvalue(current, 0, PDOC_LAST_MUTATION), write->prev_mutation) == 0)
 			ok = 1;
 		if (!ok) {
-			outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
+			cairn__storage_outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
 				"Document '%s' changed on the server: it is at version %lld, the write was "
 				"based on version %lld.", write->id, (long long)version,
 				(long long)write->base_version);
@@ -448,13 +324,13 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			goto cleanup;
 		}
 	} else if (write->expect == CAIRN_EXPECT_EXISTS && !live) {
-		outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
+		cairn__storage_outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
 			"Document with the requested ID '%s' could not be found.", write->id);
 		rejected = 1;
 		goto cleanup;
 	} else if (write->expect == CAIRN_EXPECT_UNMODIFIED_SINCE && live &&
 		cairn__pg_int(current, 0, PDOC_UPDATED) > write->unmodified_since) {
-		outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
+		cairn__storage_outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
 			"Remote document is newer than local.");
 		cairn__storage_record_clear(record);
 		rc = cairn__pg_record_from_row(record, current, 0, batch->database_id, NULL);
@@ -464,7 +340,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	switch (write->op) {
 	case CAIRN_WRITE_CREATE:
 		if (live) {
-			outcome_set(outcome, CAIRN_EEXISTS, "document_already_exists",
+			cairn__storage_outcome_set(outcome, CAIRN_EEXISTS, "document_already_exists",
 				"Document with the requested ID already exists. Try again with a different "
 				"ID or use ID.unique() to generate a unique ID.");
 			rejected = 1;
@@ -477,7 +353,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		break;
 	default: /* patch, delete */
 		if (!live) {
-			outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
+			cairn__storage_outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
 				"Document with the requested ID '%s' could not be found.", write->id);
 			rejected = 1;
 			goto cleanup;
@@ -507,25 +383,25 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			}
 		}
 		if (write->op == CAIRN_WRITE_PATCH || (write->op == CAIRN_WRITE_REPLACE &&
-			write->data && json_object_object_get_ex(write->data, COUNTERS_KEY, NULL))) {
+			write->data && json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, NULL))) {
 			rc = cairn__pg_json(&stored_data, current, 0, PDOC_DATA);
 			if (rc < 0)
 				goto cleanup;
 		}
 	}
 
-	if (increment && json_object_object_get_ex(write->data, INCREMENT_KEY, &special)) {
-		data = incremented(stored_data, special);
+	if (increment && json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, &special)) {
+		data = cairn__storage_incremented(stored_data, special);
 	} else if (write->op == CAIRN_WRITE_PATCH) {
-		json_object *patch = user_fields(write->data);
+		json_object *patch = cairn__storage_user_fields(write->data);
 
 		data = patch ? cairn__json_merge_top(stored_data, patch) : NULL;
 		json_object_put(patch);
 	} else if (write->op != CAIRN_WRITE_DELETE) {
-		data = user_fields(write->data);
+		data = cairn__storage_user_fields(write->data);
 		if (data && stored_data &&
-			json_object_object_get_ex(write->data, COUNTERS_KEY, &special))
-			keep_counters(&data, stored_data, special);
+			json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, &special))
+			cairn__storage_keep_counters(&data, stored_data, special);
 	}
 	if (write->op != CAIRN_WRITE_DELETE) {
 		if (!data) {
@@ -538,7 +414,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			goto cleanup;
 		}
 		if (data_len > PG_MAX_DOCUMENT_BYTES) {
-			outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
+			cairn__storage_outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
 				"Invalid document structure: the document is %zu bytes, over the limit of "
 				"%d bytes.", data_len, PG_MAX_DOCUMENT_BYTES);
 			rejected = 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "storage/sqlite_int.h"
+#include "storage/storage_int.h"
 #include "util/error.h"
 #include "util/id.h"
 #include "util/json.h"
@@ -119,21 +120,6 @@ static int batch_flush(write_batch *batch)
 	return cairn__sqlite_statement_run(batch->conn, stmt, "saving the change sequence");
 }
 
-static void outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
-	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
-	const char *fmt, ...)
-{
-	va_list args;
-
-	outcome->status = status;
-	snprintf(outcome->error_type, sizeof(outcome->error_type), "%s", type);
-	va_start(args, fmt);
-	vsnprintf(outcome->error_message, sizeof(outcome->error_message), fmt, args);
-	va_end(args);
-}
-
 /* The record of a document that never existed: version 0, a tombstone, no permissions. */
 static int record_empty(cairn_storage_record *record, const char *database_id,
 	const char *collection_id, const char *id)
@@ -188,7 +174,7 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 		rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a stored mutation outcome");
 		goto cleanup;
 	}
-	outcome_set(outcome, sqlite3_column_int(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+	cairn__storage_outcome_set(outcome, sqlite3_column_int(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
 		"%s", (const char *)sqlite3_column_text(stmt, 2));
 	outcome->replayed = 1;
 	rc = record_empty(record, batch->database_id, (const char *)sqlite3_column_text(stmt, 3),
@@ -253,116 +239,6 @@ static int mutation_store(write_batch *batch, const cairn_storage_write *write,
 }
 
 /* 1 if the object has a key starting with '$' (system fields are never stored as data). */
-static int has_system_keys(json_object *object)
-{
-	json_object_object_foreach(object, key, value) {
-		(void)value;
-		if (key[0] == '$')
-			return 1;
-	}
-	return 0;
-}
-
-/* A new reference to the user fields of `data` (NULL data gives {}). */
-static json_object *user_fields(json_object *data)
-{
-	if (!data)
-		return json_object_new_object();
-	if (has_system_keys(data))
-		return cairn__json_user_fields(data);
-	/* Shared by reference: the record owns one reference, the caller keeps its own. */
-	return json_object_get(data);
-}
-
-/* Sync pushes pass counters inside `data` (api_sync.c; storage.h has no increment op):
- * {INCREMENT_KEY: {field: delta}} in a patch adds the deltas to the stored values (a missing
- * or non-numeric field counts as 0), and {COUNTERS_KEY: [field...]} in a replace keeps those
- * fields' stored values. REST strips $ keys before they get here. */
-#define INCREMENT_KEY "$cairnIncrement"
-#define COUNTERS_KEY "$cairnCounters"
-
-static json_object *incremented(json_object *stored, json_object *deltas)
-{
-	json_object *data = stored ? cairn__json_copy(stored) : json_object_new_object();
-
-	if (!data || !json_object_is_type(deltas, json_type_object))
-		return data;
-	json_object_object_foreach(deltas, field, delta) {
-		json_object *current = NULL;
-		json_object *sum;
-
-		json_object_object_get_ex(data, field, &current);
-		if (json_object_is_type(current, json_type_double))
-			sum = json_object_new_double(json_object_get_double(current) +
-				(double)json_object_get_int64(delta));
-		else
-			sum = json_object_new_int64((json_object_is_type(current, json_type_int) ?
-				json_object_get_int64(current) : 0) + json_object_get_int64(delta));
-		if (!sum || json_object_object_add(data, field, sum) != 0) {
-			json_object_put(sum);
-			json_object_put(data);
-			return NULL;
-		}
-	}
-	return data;
-}
-
-static void keep_counters(json_object **data, json_object *stored, json_object *names)
-{
-	json_object *copy;
-
-	if (!json_object_is_type(names, json_type_array))
-		return;
-	/* user_fields may share the caller's object: write into a private copy. */
-	copy = cairn__json_copy(*data);
-	if (!copy)
-		return;
-	json_object_put(*data);
-	*data = copy;
-	for (size_t i = 0; i < json_object_array_length(names); i++) {
-		const char *field = json_object_get_string(json_object_array_get_idx(names, i));
-		json_object *value = NULL;
-
-		if (!field)
-			continue;
-		json_object_object_del(copy, field);
-		if (json_object_object_get_ex(stored, field, &value))
-			json_object_object_add(copy, field, json_object_get(value));
-	}
-}
-
-/* Checks a write's arguments; 0 if fine, else the outcome is set to rejected. */
-static int write_arguments_ok(const cairn_storage_write *write, cairn_storage_outcome *outcome)
-{
-	if (write->op < CAIRN_WRITE_CREATE || write->op > CAIRN_WRITE_DELETE) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Unknown write operation %d.", (int)write->op);
-		return 0;
-	}
-	if (!write->collection_id || !cairn__id_valid(write->collection_id)) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Invalid `collectionId` param: " ID_RULES);
-		return 0;
-	}
-	if (!write->id || !cairn__id_valid(write->id)) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Invalid `documentId` param: " ID_RULES);
-		return 0;
-	}
-	if (write->op != CAIRN_WRITE_DELETE && write->data &&
-		!json_object_is_type(write->data, json_type_object)) {
-		outcome_set(outcome, CAIRN_EINVALID, "document_invalid_structure",
-			"Invalid document structure: the data must be a JSON object.");
-		return 0;
-	}
-	if (write->permissions && !json_object_is_type(write->permissions, json_type_array)) {
-		outcome_set(outcome, CAIRN_EINVALID, "general_argument_invalid",
-			"Invalid `permissions` param: Value must be an array of permission strings.");
-		return 0;
-	}
-	return 1;
-}
-
 /* A conflict returns the current document; a never-existing one stays the empty tombstone
  * from record_empty. Conflicts are not stored: the client may retry with a new base. */
 static int conflict_record(write_batch *batch, cairn_storage_record *record,
@@ -388,7 +264,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	json_object *special = NULL;     /* an increment, or a put's counter names */
 	int increment = write->op == CAIRN_WRITE_PATCH && write->data &&
 		json_object_is_type(write->data, json_type_object) &&
-		json_object_object_get_ex(write->data, INCREMENT_KEY, NULL);
+		json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, NULL);
 	int64_t kept_hlc = 0;            /* an increment keeps these three */
 	char *kept_author = NULL;
 	char *kept_mutation = NULL;
@@ -409,7 +285,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	rc = record_empty(record, batch->database_id, write->collection_id, write->id);
 	if (rc < 0)
 		return rc;
-	if (!write_arguments_ok(write, outcome)) {
+	if (!cairn__storage_write_arguments_ok(write, outcome)) {
 		rejected = 1;
 		goto cleanup;
 	}
@@ -417,7 +293,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	if (rc < 0)
 		return rc;
 	if (!collection->found) {
-		outcome_set(outcome, CAIRN_ENOTFOUND, "collection_not_found",
+		cairn__storage_outcome_set(outcome, CAIRN_ENOTFOUND, "collection_not_found",
 			"Collection with the requested ID '%s' could not be found.", write->collection_id);
 		rejected = 1;
 		goto cleanup;
@@ -451,7 +327,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 				write->prev_mutation) == 0)
 			ok = 1;
 		if (!ok) {
-			outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
+			cairn__storage_outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
 				"Document '%s' changed on the server: it is at version %lld, the write was "
 				"based on version %lld.", write->id, (long long)version,
 				(long long)write->base_version);
@@ -459,13 +335,13 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			goto cleanup;
 		}
 	} else if (write->expect == CAIRN_EXPECT_EXISTS && !live) {
-		outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
+		cairn__storage_outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
 			"Document with the requested ID '%s' could not be found.", write->id);
 		rejected = 1;
 		goto cleanup;
 	} else if (write->expect == CAIRN_EXPECT_UNMODIFIED_SINCE && live &&
 		sqlite3_column_int64(current, DOC_UPDATED) > write->unmodified_since) {
-		outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
+		cairn__storage_outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
 			"Remote document is newer than local.");
 		rc = conflict_record(batch, record, current, exists);
 		goto cleanup;
@@ -474,7 +350,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	switch (write->op) {
 	case CAIRN_WRITE_CREATE:
 		if (live) {
-			outcome_set(outcome, CAIRN_EEXISTS, "document_already_exists",
+			cairn__storage_outcome_set(outcome, CAIRN_EEXISTS, "document_already_exists",
 				"Document with the requested ID already exists. Try again with a different "
 				"ID or use ID.unique() to generate a unique ID.");
 			rejected = 1;
@@ -487,7 +363,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		break;
 	default: /* patch, delete */
 		if (!live) {
-			outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
+			cairn__storage_outcome_set(outcome, CAIRN_ENOTFOUND, "document_not_found",
 				"Document with the requested ID '%s' could not be found.", write->id);
 			rejected = 1;
 			goto cleanup;
@@ -518,7 +394,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			}
 		}
 		if (write->op == CAIRN_WRITE_PATCH || (write->op == CAIRN_WRITE_REPLACE &&
-			write->data && json_object_object_get_ex(write->data, COUNTERS_KEY, NULL))) {
+			write->data && json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, NULL))) {
 			rc = cairn__sqlite_column_json(&stored_data, current, DOC_DATA);
 			if (rc < 0)
 				goto cleanup;
@@ -529,18 +405,18 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 
 	/* The new user fields and their stored text. */
 	if (write->op == CAIRN_WRITE_PATCH && write->data &&
-		json_object_object_get_ex(write->data, INCREMENT_KEY, &special)) {
-		data = incremented(stored_data, special);
+		json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, &special)) {
+		data = cairn__storage_incremented(stored_data, special);
 	} else if (write->op == CAIRN_WRITE_PATCH) {
-		json_object *patch = user_fields(write->data);
+		json_object *patch = cairn__storage_user_fields(write->data);
 
 		data = patch ? cairn__json_merge_top(stored_data, patch) : NULL;
 		json_object_put(patch);
 	} else if (write->op != CAIRN_WRITE_DELETE) {
-		data = user_fields(write->data);
+		data = cairn__storage_user_fields(write->data);
 		if (data && stored_data &&
-			json_object_object_get_ex(write->data, COUNTERS_KEY, &special))
-			keep_counters(&data, stored_data, special);
+			json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, &special))
+			cairn__storage_keep_counters(&data, stored_data, special);
 	}
 	if (write->op != CAIRN_WRITE_DELETE) {
 		if (!data) {
@@ -553,7 +429,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			goto cleanup;
 		}
 		if (data_len > MAX_DOCUMENT_BYTES) {
-			outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
+			cairn__storage_outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
 				"Invalid document structure: the document is %zu bytes, over the limit of "
 				"%d bytes.", data_len, MAX_DOCUMENT_BYTES);
 			rejected = 1;

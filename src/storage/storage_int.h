@@ -1,0 +1,34 @@
+/* storage_int.h: internals shared by the storage backends in this folder (not the server core). */
+#ifndef CAIRN_STORAGE_STORAGE_INT_H
+#define CAIRN_STORAGE_STORAGE_INT_H
+
+#include <json-c/json.h>
+
+#include "storage/storage.h"
+
+/* Sync pushes pass counters inside a write's `data` (storage.h has no increment op yet):
+ * {CAIRN_STORAGE_INCREMENT_KEY: {field: delta}} in a patch adds the deltas to the stored
+ * values, and {CAIRN_STORAGE_COUNTERS_KEY: [field...]} in a replace keeps those fields'
+ * stored values. REST strips '$' keys before they get here. */
+#define CAIRN_STORAGE_INCREMENT_KEY "$cairnIncrement"
+#define CAIRN_STORAGE_COUNTERS_KEY "$cairnCounters"
+
+#define CAIRN_STORAGE_ID_RULES "Parameter must contain at most 36 chars. Valid chars are " \
+	"a-z, A-Z, 0-9, period, hyphen, and underscore. Can't start with a special char"
+
+/* Marks `outcome` rejected (or conflicting) with an Appwrite error type and message. */
+void cairn__storage_outcome_set(cairn_storage_outcome *outcome, int status, const char *type,
+	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* 1 if the write's op, ids, data and permissions are well-formed; else 0 and `outcome` says
+ * why (rejected). */
+int cairn__storage_write_arguments_ok(const cairn_storage_write *write,
+	cairn_storage_outcome *outcome);
+/* A new reference to the user fields of `data` ('$' keys dropped; NULL gives {}). It may be
+ * `data` itself, shared: never change it in place. */
+json_object *cairn__storage_user_fields(json_object *data);
+/* A copy of `stored` with each {field: delta} of `deltas` added (missing or non-numeric = 0). */
+json_object *cairn__storage_incremented(json_object *stored, json_object *deltas);
+/* Replaces *data by a private copy whose fields named in `names` hold their `stored` values. */
+void cairn__storage_keep_counters(json_object **data, json_object *stored, json_object *names);
+
+#endif
