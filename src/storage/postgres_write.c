@@ -116,37 +116,6 @@ static int batch_flush(write_batch *batch)
 	return rc;
 }
 
-/* The record of a document that never existed: version 0, a tombstone, no permissions. */
-static int record_empty(cairn_storage_record *record, const char *database_id,
-	const char *collection_id, const char *id)
-{
-	memset(record, 0, sizeof(*record));
-	record->database_id = strdup(database_id);
-	record->collection_id = strdup(collection_id ? collection_id : "");
-	record->id = strdup(id ? id : "");
-	record->author = strdup("");
-	record->last_mutation = strdup("");
-	record->permissions = json_object_new_array();
-	record->deleted = 1;
-	if (!record->database_id || !record->collection_id || !record->id || !record->author ||
-		!record->last_mutation || !record->permissions) {
-		cairn__storage_record_clear(record);
-		return cairn__pg_oom();
-	}
-	return 0;
-}
-
-static int record_set_string(char **field, const char *value)
-{
-	char *copy = strdup(value ? value : "");
-
-	if (!copy)
-		return cairn__pg_oom();
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 /* Looks up a stored outcome of (client, mutation). Returns 1 and fills `outcome` if found. */
 static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	cairn_storage_outcome *outcome)
@@ -170,7 +139,7 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	cairn__storage_outcome_set(outcome, (int)cairn__pg_int(result, 0, 0), PQgetvalue(result, 0, 1), "%s",
 		PQgetvalue(result, 0, 2));
 	outcome->replayed = 1;
-	rc = record_empty(record, batch->database_id, PQgetvalue(result, 0, 3),
+	rc = cairn__storage_record_empty(record, batch->database_id, PQgetvalue(result, 0, 3),
 		PQgetvalue(result, 0, 4));
 	if (rc < 0)
 		goto cleanup;
@@ -179,8 +148,8 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 		record->permissions = NULL;
 		if ((rc = cairn__pg_json(&record->data, result, 0, 5)) < 0 ||
 			(rc = cairn__pg_json(&record->permissions, result, 0, 6)) < 0 ||
-			(rc = record_set_string(&record->author, write->client_id)) < 0 ||
-			(rc = record_set_string(&record->last_mutation, write->mutation_id)) < 0)
+			(rc = cairn__storage_record_set_string(&record->author, write->client_id)) < 0 ||
+			(rc = cairn__storage_record_set_string(&record->last_mutation, write->mutation_id)) < 0)
 			goto cleanup;
 		record->created_at = cairn__pg_int(result, 0, 7);
 		record->updated_at = cairn__pg_int(result, 0, 8);
@@ -276,7 +245,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 	}
-	rc = record_empty(record, batch->database_id, write->collection_id, write->id);
+	rc = cairn__storage_record_empty(record, batch->database_id, write->collection_id, write->id);
 	if (rc < 0)
 		return rc;
 	if (!cairn__storage_write_arguments_ok(write, outcome)) {
@@ -437,9 +406,9 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	record->sequence = sequence;
 	record->hlc = increment ? kept_hlc : write->hlc ? write->hlc : now << 16;
 	record->deleted = write->op == CAIRN_WRITE_DELETE;
-	if ((rc = record_set_string(&record->author, increment ? kept_author :
+	if ((rc = cairn__storage_record_set_string(&record->author, increment ? kept_author :
 		write->client_id)) < 0 ||
-		(rc = record_set_string(&record->last_mutation, increment ? kept_mutation :
+		(rc = cairn__storage_record_set_string(&record->last_mutation, increment ? kept_mutation :
 		write->mutation_id)) < 0)
 		goto cleanup;
 

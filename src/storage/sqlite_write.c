@@ -120,38 +120,6 @@ static int batch_flush(write_batch *batch)
 	return cairn__sqlite_statement_run(batch->conn, stmt, "saving the change sequence");
 }
 
-/* The record of a document that never existed: version 0, a tombstone, no permissions. */
-static int record_empty(cairn_storage_record *record, const char *database_id,
-	const char *collection_id, const char *id)
-{
-	memset(record, 0, sizeof(*record));
-	record->database_id = strdup(database_id);
-	record->collection_id = strdup(collection_id ? collection_id : "");
-	record->id = strdup(id ? id : "");
-	record->author = strdup("");
-	record->last_mutation = strdup("");
-	record->permissions = json_object_new_array();
-	record->deleted = 1;
-	if (!record->database_id || !record->collection_id || !record->id || !record->author ||
-		!record->last_mutation || !record->permissions) {
-		cairn__storage_record_clear(record);
-		return cairn__sqlite_oom();
-	}
-	return 0;
-}
-
-/* Replaces a string field of a record. */
-static int record_set_string(char **field, const char *value)
-{
-	char *copy = strdup(value ? value : "");
-
-	if (!copy)
-		return cairn__sqlite_oom();
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 /* Looks up a stored outcome of (client, mutation). Returns 1 and fills `outcome` if found. */
 static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	cairn_storage_outcome *outcome)
@@ -177,7 +145,7 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	cairn__storage_outcome_set(outcome, sqlite3_column_int(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
 		"%s", (const char *)sqlite3_column_text(stmt, 2));
 	outcome->replayed = 1;
-	rc = record_empty(record, batch->database_id, (const char *)sqlite3_column_text(stmt, 3),
+	rc = cairn__storage_record_empty(record, batch->database_id, (const char *)sqlite3_column_text(stmt, 3),
 		(const char *)sqlite3_column_text(stmt, 4));
 	if (rc < 0)
 		goto cleanup;
@@ -186,8 +154,8 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 		record->permissions = NULL;
 		if ((rc = cairn__sqlite_column_json(&record->data, stmt, 5)) < 0 ||
 			(rc = cairn__sqlite_column_json(&record->permissions, stmt, 6)) < 0 ||
-			(rc = record_set_string(&record->author, write->client_id)) < 0 ||
-			(rc = record_set_string(&record->last_mutation, write->mutation_id)) < 0)
+			(rc = cairn__storage_record_set_string(&record->author, write->client_id)) < 0 ||
+			(rc = cairn__storage_record_set_string(&record->last_mutation, write->mutation_id)) < 0)
 			goto cleanup;
 		record->created_at = sqlite3_column_int64(stmt, 7);
 		record->updated_at = sqlite3_column_int64(stmt, 8);
@@ -282,7 +250,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 	}
-	rc = record_empty(record, batch->database_id, write->collection_id, write->id);
+	rc = cairn__storage_record_empty(record, batch->database_id, write->collection_id, write->id);
 	if (rc < 0)
 		return rc;
 	if (!cairn__storage_write_arguments_ok(write, outcome)) {
@@ -452,9 +420,9 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	record->sequence = sequence;
 	record->hlc = increment ? kept_hlc : write->hlc ? write->hlc : now << 16;
 	record->deleted = write->op == CAIRN_WRITE_DELETE;
-	if ((rc = record_set_string(&record->author, increment ? kept_author :
+	if ((rc = cairn__storage_record_set_string(&record->author, increment ? kept_author :
 		write->client_id)) < 0 ||
-		(rc = record_set_string(&record->last_mutation, increment ? kept_mutation :
+		(rc = cairn__storage_record_set_string(&record->last_mutation, increment ? kept_mutation :
 		write->mutation_id)) < 0)
 		goto cleanup;
 

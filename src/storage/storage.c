@@ -7,6 +7,7 @@
 
 #include "storage/storage.h"
 #include "storage/storage_int.h"
+#include "util/error.h"
 #include "util/id.h"
 #include "util/json.h"
 
@@ -171,4 +172,34 @@ int cairn__storage_write_arguments_ok(const cairn_storage_write *write, cairn_st
 		return 0;
 	}
 	return 1;
+}
+
+int cairn__storage_record_empty(cairn_storage_record *record, const char *database_id,
+	const char *collection_id, const char *id)
+{
+	memset(record, 0, sizeof(*record));
+	record->database_id = strdup(database_id);
+	record->collection_id = strdup(collection_id ? collection_id : "");
+	record->id = strdup(id ? id : "");
+	record->author = strdup("");
+	record->last_mutation = strdup("");
+	record->permissions = json_object_new_array();
+	record->deleted = 1;
+	if (!record->database_id || !record->collection_id || !record->id || !record->author ||
+		!record->last_mutation || !record->permissions) {
+		cairn__storage_record_clear(record);
+		return cairn__error_set(CAIRN_ENOMEM, "storage: out of memory");
+	}
+	return 0;
+}
+
+int cairn__storage_record_set_string(char **field, const char *value)
+{
+	char *copy = strdup(value ? value : "");
+
+	if (!copy)
+		return cairn__error_set(CAIRN_ENOMEM, "storage: out of memory");
+	free(*field);
+	*field = copy;
+	return 0;
 }

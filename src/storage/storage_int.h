@@ -31,4 +31,10 @@ json_object *cairn__storage_incremented(json_object *stored, json_object *deltas
 /* Replaces *data by a private copy whose fields named in `names` hold their `stored` values. */
 void cairn__storage_keep_counters(json_object **data, json_object *stored, json_object *names);
 
+/* Fills `record` as a document that never existed: version 0, a tombstone, no permissions. */
+int cairn__storage_record_empty(cairn_storage_record *record, const char *database_id,
+	const char *collection_id, const char *id);
+/* Replaces the malloc'd string *field by a copy of `value` (NULL gives ""). */
+int cairn__storage_record_set_string(char **field, const char *value);
+
 #endif
