@@ -229,7 +229,6 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	collection_slot *collection = NULL;
 	json_object *data = NULL;        /* the new user fields (NULL for a delete) */
 	json_object *stored_data = NULL; /* a patch's base, or a put's counters */
-	json_object *special = NULL;     /* an increment, or a put's counter names */
 	int increment = write->op == CAIRN_WRITE_PATCH && write->data &&
 		json_object_is_type(write->data, json_type_object) &&
 		json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, NULL);
@@ -372,20 +371,8 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	current = NULL;
 
 	/* The new user fields and their stored text. */
-	if (write->op == CAIRN_WRITE_PATCH && write->data &&
-		json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, &special)) {
-		data = cairn__storage_incremented(stored_data, special);
-	} else if (write->op == CAIRN_WRITE_PATCH) {
-		json_object *patch = cairn__storage_user_fields(write->data);
-
-		data = patch ? cairn__json_merge_top(stored_data, patch) : NULL;
-		json_object_put(patch);
-	} else if (write->op != CAIRN_WRITE_DELETE) {
-		data = cairn__storage_user_fields(write->data);
-		if (data && stored_data &&
-			json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, &special))
-			cairn__storage_keep_counters(&data, stored_data, special);
-	}
+	if (write->op != CAIRN_WRITE_DELETE)
+		data = cairn__storage_new_data(write, stored_data);
 	if (write->op != CAIRN_WRITE_DELETE) {
 		if (!data) {
 			rc = cairn__sqlite_oom();

@@ -203,3 +203,25 @@ int cairn__storage_record_set_string(char **field, const char *value)
 	*field = copy;
 	return 0;
 }
+
+json_object *cairn__storage_new_data(const cairn_storage_write *write, json_object *stored_data)
+{
+	json_object *special = NULL;
+	json_object *data;
+
+	if (write->op == CAIRN_WRITE_PATCH && write->data &&
+		json_object_object_get_ex(write->data, CAIRN_STORAGE_INCREMENT_KEY, &special))
+		return cairn__storage_incremented(stored_data, special);
+	if (write->op == CAIRN_WRITE_PATCH) {
+		json_object *patch = cairn__storage_user_fields(write->data);
+
+		data = patch ? cairn__json_merge_top(stored_data, patch) : NULL;
+		json_object_put(patch);
+		return data;
+	}
+	data = cairn__storage_user_fields(write->data);
+	if (data && stored_data && write->data &&
+		json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, &special))
+		cairn__storage_keep_counters(&data, stored_data, special);
+	return data;
+}

@@ -31,6 +31,11 @@ json_object *cairn__storage_incremented(json_object *stored, json_object *deltas
 /* Replaces *data by a private copy whose fields named in `names` hold their `stored` values. */
 void cairn__storage_keep_counters(json_object **data, json_object *stored, json_object *names);
 
+/* The user fields a create, replace or patch leaves on a document whose stored fields are
+ * `stored_data` (NULL if none): an increment adds its deltas, a patch merges, a replace keeps
+ * the declared counters' stored values. A new reference (it may share `write->data`: never
+ * change it in place); NULL when out of memory. */
+json_object *cairn__storage_new_data(const cairn_storage_write *write, json_object *stored_data);
 /* Fills `record` as a document that never existed: version 0, a tombstone, no permissions. */
 int cairn__storage_record_empty(cairn_storage_record *record, const char *database_id,
 	const char *collection_id, const char *id);
