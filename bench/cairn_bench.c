@@ -244,7 +244,7 @@ static int record_phases(const cairn_sync_progress *progress, void *payload)
 
 static void set_remote(cairn_store *store, const bench_server *server)
 {
-	cairn_remote remote = { CAIRN_REMOTE_VERSION, server->url, "bench", "bench-key", "bench", NULL, 0 };
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, server->url, "bench", "bench-key", "bench", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	int rc = cairn_store_set_remote(store, &remote);
 	if (rc)
 		die("cairn_store_set_remote", rc);

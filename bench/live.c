@@ -87,7 +87,7 @@ static pid_t live_server_start(const char *binary, const char *dir, int *port)
 
 static int live_open(cairn_store **store, const char *dir, const char *name, const char *url)
 {
-	cairn_remote remote = { CAIRN_REMOTE_VERSION, url, "bench", "bench-key", "live", NULL, 0 };
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, url, "bench", "bench-key", "live", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/%s.db", dir, name);

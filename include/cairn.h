@@ -113,7 +113,13 @@ int cairn_doc_query(char **out_json, cairn_store *store, const char *collection,
 
 /* ---- the remote ---------------------------------------------------------------------- */
 
-#define CAIRN_REMOTE_VERSION 2
+typedef enum {
+	CAIRN_REMOTE_SYNC = 0,          /* a cairn server: /v1/sync/ push and pull (default) */
+	CAIRN_REMOTE_APPWRITE_REST = 1  /* any Appwrite server: REST document routes only
+	                                 * (see docs/appwrite.md for what that mode cannot do) */
+} cairn_remote_mode;
+
+#define CAIRN_REMOTE_VERSION 3
 typedef struct {
 	unsigned int version; /* CAIRN_REMOTE_VERSION (1: the fields up to database only) */
 	const char *url;      /* endpoint including /v1, e.g. "http://127.0.0.1:8080/v1" */
@@ -125,6 +131,10 @@ typedef struct {
 	 * stays on the one that answered. NULL/0: none. At most 16. */
 	const char *const *fallback_urls;
 	size_t fallback_url_count;
+	/* Version 3. A PEM file of CA certificates trusted for https:// and wss:// (NULL: the
+	 * system's). Certificates are always verified. */
+	const char *ca_file;
+	cairn_remote_mode mode;
 } cairn_remote;
 
 /* Remembers the server in the store (persisted, fallback URLs too). Strings are copied. */

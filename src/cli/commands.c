@@ -226,7 +226,7 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_remote)
 {
 	static const cairn__cli_option_id required[] = { CLI_OPT_SERVER, CLI_OPT_PROJECT,
 		CLI_OPT_DATABASE };
-	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, NULL, NULL, NULL, NULL, 0 };
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, NULL, NULL, NULL, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	cairn_store *store = NULL;
 	char *url = NULL;
 	char masked[32];

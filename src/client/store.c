@@ -605,6 +605,8 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 {
 	const char *const *fallback_urls = NULL;
 	size_t fallback_count = 0;
+	const char *ca_file = NULL;
+	cairn_remote_mode mode = CAIRN_REMOTE_SYNC;
 	json_object *fallbacks = NULL;
 	int database_changed = 0;
 	int rc;
@@ -635,6 +637,15 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 		fallback_urls = remote->fallback_urls;
 		fallback_count = remote->fallback_url_count;
 	}
+	if (remote->version >= 3) {
+		ca_file = remote->ca_file;
+		mode = remote->mode;
+		if (mode != CAIRN_REMOTE_SYNC && mode != CAIRN_REMOTE_APPWRITE_REST)
+			return cairn__error_set(CAIRN_EINVALID, "unknown remote mode %d", (int)mode);
+		if (ca_file && (!ca_file[0] || strlen(ca_file) > 4096))
+			return cairn__error_set(CAIRN_EINVALID, "the CA file path must be 1 to 4096 "
+				"characters");
+	}
 	rc = fallback_urls_json(&fallbacks, fallback_urls, fallback_count);
 	if (rc != 0)
 		return rc;
@@ -657,6 +668,10 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 	if (rc == 0)
 		rc = cairn__meta_set_text(store, "remote_fallback_urls",
 			json_object_to_json_string_ext(fallbacks, JSON_C_TO_STRING_PLAIN));
+	if (rc == 0)
+		rc = cairn__meta_set_text(store, "remote_ca_file", ca_file);
+	if (rc == 0)
+		rc = cairn__meta_set_int64(store, "remote_mode", (int64_t)mode);
 	/* The replicator starts on the URL that last worked; a new list starts on the first. */
 	if (rc == 0)
 		rc = cairn__meta_set_int64(store, "remote_active_url", 0);

@@ -141,9 +141,11 @@ static int authorize(cairn_api_request *ctx, auth_level level)
 			"Project with the requested ID could not be found.");
 		goto cleanup;
 	}
+	key = cairn__http_header(ctx->http, "x-appwrite-key");
+	if (key && secret_equal(key, ctx->api->api_key))
+		ctx->caller.kind = CAIRN_CALLER_KEY;
 	if (level == AUTH_KEY) {
-		key = cairn__http_header(ctx->http, "x-appwrite-key");
-		if (!key || !secret_equal(key, ctx->api->api_key)) {
+		if (ctx->caller.kind != CAIRN_CALLER_KEY) {
 			cairn__http_respond_error(ctx->response, 401, "general_unauthorized_scope",
 				"User (role: guests) missing scopes ([\"databases.read\", "
 				"\"databases.write\"]): send a valid X-Appwrite-Key header.");

@@ -27,6 +27,21 @@ struct cairn_api {
 	char *api_key;
 };
 
+/* Who is calling: resolved once per request by authorize() in api.c. An API key is the
+ * server side (Appwrite's keys: every permission check passes); a user comes from a
+ * session (cookie, X-Appwrite-Session or X-Fallback-Cookies); otherwise a guest. */
+typedef enum {
+	CAIRN_CALLER_GUEST = 0,
+	CAIRN_CALLER_USER,
+	CAIRN_CALLER_KEY
+} cairn_api_caller_kind;
+
+typedef struct {
+	cairn_api_caller_kind kind;
+	char user_id[CAIRN_ID_MAX + 1];    /* CAIRN_CALLER_USER: the user's $id, else "" */
+	char session_id[CAIRN_ID_MAX + 1]; /* CAIRN_CALLER_USER: the session's $id, else "" */
+} cairn_api_caller;
+
 /* One request being handled: what the router matched, plus the parsed body. */
 typedef struct {
 	cairn_api *api;
@@ -35,6 +50,7 @@ typedef struct {
 	const char *database_id;   /* path segments (borrowed from `segments` storage) */
 	const char *collection_id;
 	const char *document_id;
+	cairn_api_caller caller;   /* who is calling (see above) */
 	json_object *body;         /* the JSON body object ({} when empty); NULL if it failed */
 	char body_error[256];      /* why `body` is NULL */
 } cairn_api_request;

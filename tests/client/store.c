@@ -271,7 +271,7 @@ static void test_client_store__status_and_remote(void **state)
 	client_env env;
 	cairn_store_status status;
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, "http://127.0.0.1:1/v1", "proj", "key",
-		"main", NULL, 0 };
+		"main", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	json_object *doc;
 	char client_id[40];
 
@@ -314,7 +314,7 @@ static void test_client_store__sync_errors_are_recorded(void **state)
 	cairn_sync_result result;
 	/* Port 1 on loopback: nothing listens there. */
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, "http://127.0.0.1:1/v1", "proj", "key",
-		"main", NULL, 0 };
+		"main", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	json_object *doc;
 
 	(void)state;

@@ -20,7 +20,7 @@ static cairn_store *open_store(world *w, const char *name, const char *database,
 	const char *key)
 {
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, cairn_test_server_url(w->server), "test",
-		key, database, NULL, 0 };
+		key, database, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	cairn_store *store = NULL;
 	char path[160];
 
@@ -320,7 +320,7 @@ static void test_client_sync__rejected_is_parked(void **state)
 	cairn_store_status status;
 	cairn_store *big = NULL;
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, cairn_test_server_url(w->server), "test",
-		KEY, "main", NULL, 0 };
+		KEY, "main", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	json_object *outbox;
 	size_t size = 1200 * 1024;
 	char *json = malloc(size + 32);
@@ -466,7 +466,7 @@ static void test_client_sync__bad_key_and_offline(void **state)
 	assert_int_equal(cairn_test_server_restart(w->server), 0);
 	{
 		cairn_remote remote = { CAIRN_REMOTE_VERSION, cairn_test_server_url(w->server),
-			"test", KEY, "main", NULL, 0 };
+			"test", KEY, "main", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 		assert_int_equal(cairn_store_set_remote(w->a, &remote), 0);
 		assert_int_equal(cairn_store_set_remote(w->b, &remote), 0);
 	}

@@ -526,7 +526,7 @@ static void test_client_sync_apply__new_remote_forgets_server_state(void **state
 {
 	client_env env;
 	cairn_store_status status;
-	cairn_remote remote = { CAIRN_REMOTE_VERSION, "http://127.0.0.1:1/v1", "p", NULL, "one", NULL, 0 };
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, "http://127.0.0.1:1/v1", "p", NULL, "one", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	uint64_t applied = 0;
 	int64_t checkpoint = 0;
 	json_object *doc;

@@ -233,9 +233,9 @@ static void set_remote_with_fallback(world *w, cairn_store *store)
 {
 	const char *fallbacks[] = { w->env[1].url };
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, w->env[0].url, CAIRN_IT_PROJECT,
-		CAIRN_IT_KEY, DATABASE, fallbacks, 1 };
+		CAIRN_IT_KEY, DATABASE, fallbacks, 1, NULL, CAIRN_REMOTE_SYNC };
 	const char *bad[] = { "ftp://example.com" };
-	cairn_remote v1 = { 1, w->env[0].url, CAIRN_IT_PROJECT, CAIRN_IT_KEY, DATABASE, bad, 1 };
+	cairn_remote v1 = { 1, w->env[0].url, CAIRN_IT_PROJECT, CAIRN_IT_KEY, DATABASE, bad, 1, NULL, CAIRN_REMOTE_SYNC };
 
 	/* Version 1 callers end at `database`: their fallback fields are never read. */
 	assert_int_equal(cairn_store_set_remote(store, &v1), 0);

@@ -39,7 +39,7 @@ static cairn_store *open_store(world *w, const char *name)
 {
 	cairn_store *store = cairn_it_store_open(w->env, name, DATABASE);
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, w->url, CAIRN_IT_PROJECT, CAIRN_IT_KEY,
-		DATABASE, NULL, 0 };
+		DATABASE, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 
 	assert_int_equal(cairn_store_set_remote(store, &remote), 0);
 	return store;

@@ -144,7 +144,7 @@ static void crash_round(cairn_it_env *env, int round, int batches, useconds_t de
 {
 	char database[32], path[512], name[32];
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, env->url, CAIRN_IT_PROJECT, CAIRN_IT_KEY,
-		NULL, NULL, 0 };
+		NULL, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	cairn_sync_options opts = CAIRN_SYNC_OPTIONS_INIT;
 	cairn_sync_result result;
 	cairn_store *store, *fresh;
@@ -284,7 +284,7 @@ static void test_integration_sync_crash_client__killed_during_pull(void **state)
 		{ 0, 500 }, { 1, 0 }, { 4, 300 }, { 11, 800 }, { 20, 100 },
 	};
 	cairn_it_env *env = *state;
-	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, CAIRN_IT_PROJECT, CAIRN_IT_KEY, "pulled", NULL, 0 };
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, CAIRN_IT_PROJECT, CAIRN_IT_KEY, "pulled", NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	cairn_store *writer;
 	size_t i;
 

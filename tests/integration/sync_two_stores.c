@@ -300,7 +300,7 @@ static void test_integration_sync_two_stores__database_created_and_wrong_key(voi
 {
 	cairn_it_env *env = *state;
 	cairn_store *a;
-	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, CAIRN_IT_PROJECT, "wrong-key", DATABASE, NULL, 0 };
+	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, CAIRN_IT_PROJECT, "wrong-key", DATABASE, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	cairn_store_status status;
 	char *body = NULL;
 	long http;
@@ -354,7 +354,7 @@ static void test_integration_sync_two_stores__rejected_mutation_is_parked(void *
 	options.max_document_bytes = 2 * 1024 * 1024;
 	assert_int_equal(cairn_store_open(&a, path, &options), 0);
 	remote = (cairn_remote){ CAIRN_REMOTE_VERSION, env->url, CAIRN_IT_PROJECT, CAIRN_IT_KEY,
-		DATABASE, NULL, 0 };
+		DATABASE, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	assert_int_equal(cairn_store_set_remote(a, &remote), 0);
 
 	big = malloc(size + 32);

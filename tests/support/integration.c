@@ -99,7 +99,7 @@ void cairn_it_server_restart(cairn_it_env *env)
 void cairn_it_store_set_remote(const cairn_it_env *env, cairn_store *store, const char *database)
 {
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, env->url, CAIRN_IT_PROJECT, CAIRN_IT_KEY,
-		database, NULL, 0 };
+		database, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	int rc = cairn_store_set_remote(store, &remote);
 
 	if (rc != 0)
