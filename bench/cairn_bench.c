@@ -19,6 +19,10 @@
 
 /* bench/live.c (the realtime engineer's) may define this; without it the symbol stays NULL. */
 int cairn_bench_live(const char *cairn_binary, long writes) __attribute__((weak));
+/* bench/realtime_conns.c: K realtime connections; runs only when asked for by --only. */
+int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
+	__attribute__((weak));
+static long realtime_connections = 10000; /* --conns K */
 
 typedef struct {
 	const char *cairn_binary; /* path of the `cairn` executable (runs the server) */
@@ -29,6 +33,8 @@ typedef struct {
 	long live_writes;         /* writes for the live latency workload */
 	const char *only;         /* run one workload (for profiling), or NULL for all */
 	const char *workdir;
+	const char *postgres;     /* libpq conninfo without dbname: servers use PostgreSQL
+	                           * database cairn_<server name> (made empty by bench/run.sh) */
 } bench_config;
 
 typedef struct {
@@ -90,6 +96,14 @@ static void server_start(bench_server *server, const bench_config *config, const
 		/* a bench killed by a timeout must not leave its server running */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(devnull, 1);
+		if (config->postgres) {
+			char conninfo[1024];
+
+			snprintf(conninfo, sizeof(conninfo), "%s dbname=cairn_%s", config->postgres, name);
+			execl(config->cairn_binary, "cairn", "serve", "--listen", "127.0.0.1:0", "--data",
+				data, "--project", "bench", "--api-key", "bench-key", "--port-file",
+				port_file, "--postgres", conninfo, (char *)NULL);
+		}
 		execl(config->cairn_binary, "cairn", "serve", "--listen", "127.0.0.1:0", "--data", data,
 			"--project", "bench", "--api-key", "bench-key", "--port-file", port_file,
 			(char *)NULL);
@@ -173,18 +187,42 @@ static cairn_store *open_store(const bench_config *config, const char *name)
 	return store;
 }
 
-/* Puts documents [from, from + count) with stride, version `version`; untimed set-up. */
+/* Documents per batch in local_batch and in the set-up fills (the peer's bulk size). */
+#define BENCH_BATCH 1000
+
+/* Puts documents [from, from + count) with stride, version `version`, in batches of
+ * BENCH_BATCH (each one transaction; every document still gets its own outbox entry). */
 static void fill(cairn_store *store, long from, long count, long stride, uint32_t version)
 {
 	char doc[DOCGEN_MAX], id[32];
+	int rc;
 
 	for (long k = 0; k < count; k++) {
 		long i = from + k * stride;
 		const char *json = make_document(doc, id, sizeof(id), i, version);
-		int rc = cairn_doc_put(store, "sales", id, json);
+
+		if (k % BENCH_BATCH == 0 && (rc = cairn_store_batch_begin(store)) != 0)
+			die("cairn_store_batch_begin", rc);
+		rc = cairn_doc_put(store, "sales", id, json);
 		if (rc)
 			die("cairn_doc_put", rc);
+		if ((k % BENCH_BATCH == BENCH_BATCH - 1 || k == count - 1) &&
+			(rc = cairn_store_batch_commit(store)) != 0)
+			die("cairn_store_batch_commit", rc);
 	}
+}
+
+/* N puts in batches of BENCH_BATCH (cairn_store_batch_begin/commit), as the peer's bulk
+ * write does. */
+static void bench_local_batch(const bench_config *config)
+{
+	cairn_store *store = open_store(config, "local_batch");
+	double start = now_seconds();
+
+	fill(store, 0, config->documents, 1, 0);
+	printf("metric cairn.n%ld.local_batch %.0f docs/s\n", config->documents,
+		(double)config->documents / (now_seconds() - start));
+	cairn_store_free(store);
 }
 
 /* Single local puts, each its own transaction with its outbox entry. */
@@ -211,10 +249,6 @@ static void bench_local_put(const bench_config *config)
 		latencies[count / 2] * 1e6);
 	printf("metric cairn.n%ld.local_put_p99 %.1f us\n", config->documents,
 		latencies[count * 99 / 100] * 1e6);
-	/* The public API has no batch or transaction call, so every write is its own commit:
-	 * local_batch is not measured (see bench/README.md). */
-	printf("# cairn.n%ld.local_batch: not measured, the API has no batched write\n",
-		config->documents);
 	cairn_store_free(store);
 	free(latencies);
 }
@@ -465,14 +499,16 @@ static void bench_concurrent(const bench_config *config)
 static void usage(void)
 {
 	fprintf(stderr, "usage: cairn_bench --cairn PATH [-n DOCUMENTS] [-c CLIENTS] [--incr K]\n"
-		"                   [--single K] [--live-writes K] [--only local_put|push|pull|"
-		"concurrent|live]\n");
+		"                   [--single K] [--live-writes K] [--only local_put|local_batch|"
+		"push|pull|concurrent|live|realtime_conns] [--conns K]\n"
+		"                   [--postgres CONNINFO]  (servers on PostgreSQL databases "
+		"cairn_push, cairn_concurrent)\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	bench_config config = { NULL, 10000, 1000, 20000, 4, 500, NULL, NULL };
+	bench_config config = { NULL, 10000, 1000, 20000, 4, 500, NULL, NULL, NULL };
 	char workdir[] = "/tmp/cairn-bench-XXXXXX";
 
 	for (int i = 1; i < argc; i++) {
@@ -492,6 +528,10 @@ int main(int argc, char **argv)
 			config.live_writes = atol(argv[++i]);
 		else if (strcmp(argv[i], "--only") == 0)
 			config.only = argv[++i];
+		else if (strcmp(argv[i], "--conns") == 0)
+			realtime_connections = atol(argv[++i]);
+		else if (strcmp(argv[i], "--postgres") == 0)
+			config.postgres = argv[++i];
 		else
 			usage();
 	}
@@ -505,8 +545,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config.workdir = workdir;
+	if (config.only && strcmp(config.only, "realtime_conns") == 0 &&
+		cairn_bench_realtime_conns) {
+		int failed = cairn_bench_realtime_conns(config.cairn_binary, realtime_connections);
+
+		rmdir(workdir);
+		return failed ? 1 : 0;
+	}
 	if (wanted(&config, "local_put"))
 		bench_local_put(&config);
+	if (wanted(&config, "local_batch"))
+		bench_local_batch(&config);
 	if (wanted(&config, "push") || wanted(&config, "pull"))
 		bench_push_pull(&config);
 	if (wanted(&config, "concurrent"))

@@ -96,6 +96,13 @@ def main():
                          f"{ratio(cairn, p, kind)} | {fmt(lim)} | {ratio(cairn, lim, kind)} | "
                          f"{target} |")
         lines.append("")
+    realtime = sorted(k for k in metrics if k.startswith("cairn.realtime_"))
+    if realtime:
+        lines += ["## Realtime connections (once)", "",
+                  "Target: 10,000 connections held by one server, every one gets the event.", "",
+                  "| metric | cairn |", "|---|---|"]
+        lines += [f"| {k[len('cairn.'):]} | {fmt(metrics[k])} |" for k in realtime]
+        lines.append("")
     with open(out, "w") as f:
         f.write("\n".join(lines))
 

@@ -4,7 +4,10 @@
 # Usage: bench/run.sh [N=10000] [BIG=1]   (default sizes: 10000 and 100000; BIG=1 adds 1000000)
 # Env: BUILD (build dir, default build), PEERS=0 skips the peer, LIMITS=0 skips the limits,
 #      CLIENTS (concurrent clients, default 4), PEER_HARNESS (default ../shared/bench),
-#      BENCH_SCRATCH (where the harness is copied and run, default $BUILD/bench-peers).
+#      BENCH_SCRATCH (where the harness is copied and run, default $BUILD/bench-peers),
+#      CONNS (realtime connections held at once, default 10000),
+#      PG=1 also runs push/pull/concurrent with the server on a private PostgreSQL 15
+#      (initdb'd in $BENCH_SCRATCH/pg, default settings; lines renamed cairn_pg.*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -83,6 +86,41 @@ for n in $sizes; do
 	echo "# cairn N=$n"
 	"$build/cairn_bench" --cairn "$build/cairn" -n "$n" -c "$clients" | tee -a "$out"
 done
+
+# the same sync workloads with the server on PostgreSQL (PG=1): a private server, one fresh
+# database per cairn server the bench starts
+if [ "${PG:-0}" = 1 ]; then
+	pgbin=/usr/lib/postgresql/15/bin
+	pgdir="$scratch/pg"
+	as_pg=()
+	[ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
+	rm -rf "$pgdir" && mkdir -p "$pgdir"
+	[ "$(id -u)" = 0 ] && chown postgres "$pgdir"
+	pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	"${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 \
+		--locale=C > "$pgdir/initdb.log" 2>&1
+	"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -s \
+		-o "-p $pgport -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=200" start
+	for n in $sizes; do
+		echo "# cairn on PostgreSQL N=$n"
+		for db in cairn_push cairn_concurrent; do
+			"${as_pg[@]}" "$pgbin/psql" -q -h 127.0.0.1 -p "$pgport" -U postgres \
+				-c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" postgres > /dev/null
+		done
+		for workload in pull concurrent; do # pull: push, pull, incremental, RSS
+			"$build/cairn_bench" --cairn "$build/cairn" -n "$n" -c "$clients" \
+				--only "$workload" --postgres "host=127.0.0.1 port=$pgport user=postgres" |
+				sed 's/^metric cairn\./metric cairn_pg./' | tee -a "$out" ||
+				echo "# pg $workload failed"
+		done
+	done
+	"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m fast -w -s stop || true
+fi
+
+# realtime scale, once: K WebSocket connections, one write, every connection gets its event
+echo "# cairn realtime connections"
+"$build/cairn_bench" --cairn "$build/cairn" --only realtime_conns --conns "${CONNS:-10000}" |
+	tee -a "$out" || echo "# realtime_conns failed"
 
 python3 bench/report.py "$out" "bench/results/$stamp.md" "$envfile"
 cp "$out" bench/results/latest.txt

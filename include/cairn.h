@@ -111,12 +111,28 @@ int cairn_doc_get(char **out_json, cairn_store *store, const char *collection, c
 int cairn_doc_query(char **out_json, cairn_store *store, const char *collection,
 	const char *const *queries, size_t query_count);
 
+/* Batched writes: between cairn_store_batch_begin and cairn_store_batch_commit, the
+ * document writes made through this handle (put, patch, delete, increment) share one
+ * transaction and one commit, which is far faster than a commit per write. Each write is
+ * still atomic with its outbox entry: one that fails returns its error and leaves the batch
+ * as it was before it, and the batch stays open. Reads through this handle see the batch;
+ * other handles and processes see all of it or none of it, after the commit. While a batch
+ * is open the handle holds the store's write lock (other writers wait up to their busy
+ * timeout), cairn_sync_once on it fails with CAIRN_EINVALID, and change listeners hear the
+ * batch's writes when it commits. begin: CAIRN_EINVALID when one is already open,
+ * CAIRN_EBUSY when another writer holds the lock too long. commit/rollback: CAIRN_EINVALID
+ * when none is open; a failed commit rolls the whole batch back. cairn_store_free rolls back
+ * an open batch. */
+int cairn_store_batch_begin(cairn_store *store);
+int cairn_store_batch_commit(cairn_store *store);
+int cairn_store_batch_rollback(cairn_store *store);
+
 /* ---- the remote ---------------------------------------------------------------------- */
 
 typedef enum {
 	CAIRN_REMOTE_SYNC = 0,          /* a cairn server: /v1/sync/ push and pull (default) */
 	CAIRN_REMOTE_APPWRITE_REST = 1  /* any Appwrite server: REST document routes only
-	                                 * (see docs/appwrite.md for what that mode cannot do) */
+	                                 * (see docs/rest-mode.md for what that mode cannot do) */
 } cairn_remote_mode;
 
 #define CAIRN_REMOTE_VERSION 3
@@ -319,7 +335,8 @@ typedef struct {
 	unsigned int version;        /* CAIRN_REPLICATOR_OPTIONS_VERSION */
 	long backoff_initial_ms;     /* first retry delay bound; default 250 */
 	long backoff_max_ms;         /* cap of the retry delay; default 60000 */
-	long push_delay_ms;          /* coalescing window after a local commit; default 10 */
+	long push_delay_ms;          /* wait after a local commit before pushing; default 0 (at
+	                              * once: commits made during a push go in the next one) */
 	long poll_ms;                /* how often the store file is checked for commits; default 15 */
 	long ping_interval_ms;       /* realtime ping period; default 15000 */
 	long ping_timeout_ms;        /* no pong within this: the connection is dead; default 10000 */
@@ -329,7 +346,7 @@ typedef struct {
 	cairn_replicator_status_cb on_status; /* optional */
 	void *payload;               /* passed to on_status */
 } cairn_replicator_options;
-#define CAIRN_REPLICATOR_OPTIONS_INIT { CAIRN_REPLICATOR_OPTIONS_VERSION, 250, 60000, 10, 15, \
+#define CAIRN_REPLICATOR_OPTIONS_INIT { CAIRN_REPLICATOR_OPTIONS_VERSION, 250, 60000, 0, 15, \
 	15000, 10000, 15000, 1, 1, NULL, NULL }
 int cairn_replicator_options_init(cairn_replicator_options *opts, unsigned int version);
 
@@ -351,6 +368,22 @@ void cairn_replicator_sync_now(cairn_replicator *replicator);
 /* A short name for a state: "offline", "connecting", "idle", "busy", "stopped", "error". */
 const char *cairn_replicator_state_name(cairn_replicator_state state);
 
+/* What a replicator running on this store's file (in any process, e.g. `cairn sync --watch`)
+ * last recorded in the store: it records its state, pending count and last error whenever
+ * they change, and "stopped" when it stops. With several replicators on one file, the last
+ * to record wins. */
+typedef struct {
+	int recorded;                 /* 0: no replicator has run on this file (the rest is 0) */
+	int running;                  /* 1: it has not stopped and its process is alive */
+	cairn_replicator_state state; /* its last state; CAIRN_REPLICATOR_STOPPED if not running */
+	uint64_t pending;             /* its pending count when it recorded */
+	int last_error;               /* code of its last failed round, 0 after a success */
+	char last_error_message[256];
+	int64_t updated_ms;           /* unix ms of the record */
+	long pid;                     /* the process that recorded it */
+} cairn_store_replicator_status;
+int cairn_store_replicator_status_get(cairn_store_replicator_status *out, cairn_store *store);
+
 /* ---- change listeners and live queries (docs/api.md, "Change listeners") ------------- *
  * A listener registered on a store hears every change committed to that store's file by any
  * handle in this process: local writes (cairn_doc_put/_patch/_delete/_increment, on the
@@ -361,7 +394,10 @@ const char *cairn_replicator_state_name(cairn_replicator_state state);
 
 typedef enum {
 	CAIRN_CHANGE_LOCAL = 1,  /* a write made through this library in this process */
-	CAIRN_CHANGE_REMOTE = 2  /* a change pulled from the server */
+	CAIRN_CHANGE_REMOTE = 2, /* a change pulled from the server */
+	CAIRN_CHANGE_PURGED = 3  /* the document left this device's sync scope or became
+	                          * unreadable: the local copy is gone (deleted is 1), the
+	                          * server's document is untouched (see cairn_sync_scope_set) */
 } cairn_change_source;
 
 typedef struct {
@@ -396,6 +432,47 @@ int cairn_live_query_start(cairn_live_query **out, cairn_store *store, const cha
 	const char *const *queries, size_t query_count, cairn_live_query_cb callback, void *payload);
 /* Stops and frees; after it returns the callback is not running. NULL is a no-op. */
 void cairn_live_query_stop(cairn_live_query *query);
+
+/* ---- partial sync (docs/api.md, "Partial sync"; docs/protocol.md) --------------------- *
+ * A store pulls only the documents its caller may read. Per collection it may narrow that
+ * further with a scope: Appwrite filter queries (equal, notEqual, lessThan, ..., and, or;
+ * no select, order, limit, offset or cursor), evaluated by the server exactly as the local
+ * cairn_doc_query would. A document that stops being readable or stops matching is purged
+ * from the store (its local copy only; listeners hear CAIRN_CHANGE_PURGED); pending local
+ * mutations of it are kept and pushed, and the push reports what the server makes of them.
+ * A scope change takes effect at the next sync round (a running replicator starts one at
+ * once): the collection is pulled again from the start and every local document of it the
+ * server no longer sends is purged. */
+
+/* Sets the scope of `collection` (persisted in the store): `query_count` Appwrite Query JSON
+ * strings, all of which a document must match; 0 queries (queries may be NULL) = every
+ * document the caller may read. CAIRN_EINVALID for a bad id or query, or one that is not a
+ * filter. */
+int cairn_sync_scope_set(cairn_store *store, const char *collection,
+	const char *const *queries, size_t query_count);
+/* The scope of `collection` as a JSON array of query strings ("[]": everything readable).
+ * Free *out_json with cairn_free. */
+int cairn_sync_scope_get(char **out_json, cairn_store *store, const char *collection);
+
+/* ---- accounts: a signed-in user (docs/security.md, "Accounts and sessions") ----------- *
+ * A store may sync as a user instead of (or besides) with an API key: cairn_store_login
+ * creates an Appwrite email/password session on the store's remote and keeps its token in
+ * the store file (never logged or printed). From then on every request of the store's
+ * replicator, and its realtime connection, sends it as X-Appwrite-Session. */
+
+/* Signs in: POST /account/sessions/email on the remote (set one first). `email` and
+ * `password` are borrowed and not kept. CAIRN_EAUTH for wrong credentials, CAIRN_EBUSY
+ * when the server is refusing logins for a while after too many failures, CAIRN_EOFFLINE,
+ * CAIRN_ENOREMOTE. A session already stored is replaced (not ended on the server). */
+int cairn_store_login(cairn_store *store, const char *email, const char *password);
+/* Signs out: DELETE /account/sessions/current, then forgets the token locally in every case.
+ * 0 when nothing was stored or the server ended the session (or no longer knew it); when
+ * the server could not be told, the local token is gone anyway and the code says why
+ * (CAIRN_EOFFLINE, CAIRN_ESERVER, CAIRN_ENOREMOTE). */
+int cairn_store_logout(cairn_store *store);
+/* 1 and the email the store signed in with (*out_email: free with cairn_free), or 0 and
+ * NULL when signed out; or a negative code. */
+int cairn_store_session_email(char **out_email, cairn_store *store);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,9 @@ packages=(
 	curl               # used by scripts to probe a running server
 	libpq-dev          # the PostgreSQL storage backend (libpq)
 	postgresql-15      # the tests start their own PostgreSQL (initdb, pg_ctl)
+	libsodium-dev      # server accounts: argon2id password hashes, session secrets
+	libssl-dev         # serve --tls-cert: OpenSSL (libcrypto) checks the PEM files
+	openssl            # the TLS tests make their own CA and certificates
 )
 
 missing=()
@@ -21,6 +24,15 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
+
+# The Appwrite SDK suite (tests/sdk) needs Node.js >= 20 and npm. A machine that already has
+# a node (such as NodeSource's, which bundles npm) keeps it: Debian's packages are only the
+# fallback when there is none.
+if ! command -v node >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+	missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0

@@ -28,6 +28,13 @@ static const option_spec options[CLI_OPT_COUNT] = {
 	[CLI_OPT_DATABASE] = { "database", 0, 1 },
 	[CLI_OPT_JSON] = { "json", 0, 0 },
 	[CLI_OPT_POSTGRES] = { "postgres", 0, 1 },
+	[CLI_OPT_TLS_CERT] = { "tls-cert", 0, 1 },
+	[CLI_OPT_TLS_KEY] = { "tls-key", 0, 1 },
+	[CLI_OPT_CA_FILE] = { "ca-file", 0, 1 },
+	[CLI_OPT_API_KEYS_FILE] = { "api-keys-file", 0, 1 },
+	[CLI_OPT_SESSION_LIFETIME] = { "session-lifetime", 0, 1 },
+	[CLI_OPT_EMAIL] = { "email", 0, 1 },
+	[CLI_OPT_MODE] = { "mode", 0, 1 },
 };
 
 static const char *const option_names[CLI_OPT_COUNT] = {
@@ -44,6 +51,13 @@ static const char *const option_names[CLI_OPT_COUNT] = {
 	[CLI_OPT_DATABASE] = "--database",
 	[CLI_OPT_JSON] = "--json",
 	[CLI_OPT_POSTGRES] = "--postgres",
+	[CLI_OPT_TLS_CERT] = "--tls-cert",
+	[CLI_OPT_TLS_KEY] = "--tls-key",
+	[CLI_OPT_CA_FILE] = "--ca-file",
+	[CLI_OPT_API_KEYS_FILE] = "--api-keys-file",
+	[CLI_OPT_SESSION_LIFETIME] = "--session-lifetime",
+	[CLI_OPT_EMAIL] = "--email",
+	[CLI_OPT_MODE] = "--mode",
 };
 
 const char *cairn__cli_option_name(cairn__cli_option_id id)

@@ -30,6 +30,13 @@ typedef enum {
 	CLI_OPT_DATABASE,
 	CLI_OPT_JSON,
 	CLI_OPT_POSTGRES,
+	CLI_OPT_TLS_CERT,
+	CLI_OPT_TLS_KEY,
+	CLI_OPT_CA_FILE,
+	CLI_OPT_API_KEYS_FILE,
+	CLI_OPT_SESSION_LIFETIME,
+	CLI_OPT_EMAIL,
+	CLI_OPT_MODE,
 	CLI_OPT_COUNT
 } cairn__cli_option_id;
 
@@ -84,6 +91,11 @@ int cairn__cli_read_input(char **out, const char *arg);
 void cairn__cli_format_time(char *out, size_t size, long long unix_ms);
 /* Writes the key with all but its first 4 characters hidden. */
 void cairn__cli_mask_secret(char *out, size_t size, const char *secret);
+
+/* The replicator part of `cairn status` (status_replicator.c): a text line, or a JSON object
+ * (caller owns). */
+void cairn__cli_replicator_text(const cairn_store_replicator_status *replicator);
+struct json_object *cairn__cli_replicator_json(const cairn_store_replicator_status *replicator);
 
 /* Opens the store named by --store, $CAIRN_STORE or ./cairn.db; prints the error and
  * returns the exit code on failure, else 0. */

@@ -138,6 +138,11 @@ int cairn__cli_conflict_options(int *argc, char ***argv_inout)
 	return bad ? CLI_EXIT_USAGE : 0;
 }
 
+int cairn__cli_all_given(void)
+{
+	return extra.all;
+}
+
 /* Refuses the extra options a command does not take. */
 static int only(const cairn__cli_command *command, int counters, int all, int keep_with)
 {

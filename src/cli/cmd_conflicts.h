@@ -12,6 +12,9 @@
  * long as the process. Returns 0, or an exit code after printing what was wrong. */
 int cairn__cli_conflict_options(int *argc, char ***argv);
 
+/* 1 when --all was taken out of argv (also used by `cairn scope`, cmd_scope.c). */
+int cairn__cli_all_given(void);
+
 CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_policy);
 CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_incr);
 CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_ledger);

@@ -1,6 +1,7 @@
 /* commands.c: the local commands of `cairn` (documents, remote, sync, status, conflicts),
  * each a thin layer over the public API in cairn.h. */
 #include "cli/cli_int.h"
+#include "cli/cmd_login.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -228,7 +229,7 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_remote)
 		CLI_OPT_DATABASE };
 	cairn_remote remote = { CAIRN_REMOTE_VERSION, NULL, NULL, NULL, NULL, NULL, 0, NULL, CAIRN_REMOTE_SYNC };
 	cairn_store *store = NULL;
-	char *url = NULL;
+	char *url = NULL, *ca_file = NULL;
 	char masked[32];
 	int rc, status;
 
@@ -236,7 +237,8 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_remote)
 	(void)argc;
 	if (!cairn__cli_args_has(args, CLI_OPT_SERVER) && !cairn__cli_args_has(args, CLI_OPT_PROJECT)
 		&& !cairn__cli_args_has(args, CLI_OPT_API_KEY)
-		&& !cairn__cli_args_has(args, CLI_OPT_DATABASE))
+		&& !cairn__cli_args_has(args, CLI_OPT_DATABASE)
+		&& !cairn__cli_args_has(args, CLI_OPT_MODE))
 		return show_remote(args);
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (!cairn__cli_args_has(args, required[i]) || !*args->values[required[i]])
@@ -257,6 +259,25 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_remote)
 	remote.database = args->values[CLI_OPT_DATABASE];
 	remote.api_key = cairn__cli_args_has(args, CLI_OPT_API_KEY) && *args->values[CLI_OPT_API_KEY]
 		? args->values[CLI_OPT_API_KEY] : NULL;
+	if (cairn__cli_args_has(args, CLI_OPT_MODE)) {
+		if (strcmp(args->values[CLI_OPT_MODE], "rest") == 0) {
+			remote.mode = CAIRN_REMOTE_APPWRITE_REST;
+		} else if (strcmp(args->values[CLI_OPT_MODE], "sync") != 0) {
+			status = cairn__cli_usage_error(command, "--mode must be sync or rest, got '%s'",
+				args->values[CLI_OPT_MODE]);
+			goto cleanup;
+		}
+	}
+	if (cairn__cli_args_has(args, CLI_OPT_CA_FILE)) {
+		/* Stored absolute: the store may be used from another directory later. */
+		ca_file = realpath(args->values[CLI_OPT_CA_FILE], NULL);
+		if (!ca_file) {
+			status = cairn__cli_usage_error(command, "--ca-file %s: %s",
+				args->values[CLI_OPT_CA_FILE], strerror(errno));
+			goto cleanup;
+		}
+		remote.ca_file = ca_file;
+	}
 	status = cairn__cli_store_open(&store, args);
 	if (status)
 		goto cleanup;
@@ -271,9 +292,14 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_remote)
 		snprintf(masked, sizeof(masked), "(none)");
 	printf("server:   %s\nproject:  %s\ndatabase: %s\napi key:  %s\n", remote.url,
 		remote.project, remote.database, masked);
+	if (remote.ca_file)
+		printf("ca file:  %s\n", remote.ca_file);
+	if (remote.mode == CAIRN_REMOTE_APPWRITE_REST)
+		printf("mode:     rest (Appwrite document routes only)\n");
 
 cleanup:
 	cairn_store_free(store);
+	free(ca_file);
 	free(url);
 	return status;
 }
@@ -379,6 +405,12 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_sync)
 		status = cairn__cli_fail(rc, hint, "sync failed");
 		goto cleanup;
 	}
+	if (rc == CAIRN_ESERVER && strstr(cairn_error_last(), "TLS certificate")) {
+		status = cairn__cli_fail(rc, "trust the CA that signed the server's certificate: "
+			"`cairn remote --server URL --project ID --database DB --ca-file CA.pem`; "
+			"host names are always checked", "sync failed");
+		goto cleanup;
+	}
 	if (rc < 0) {
 		status = cairn__cli_fail(rc, NULL, "sync failed");
 		goto cleanup;
@@ -398,13 +430,15 @@ cleanup:
 
 /* ---- status --------------------------------------------------------------------------- */
 
-static void print_status_json(const cairn_store_status *status)
+static void print_status_json(const cairn_store_status *status,
+	const cairn_store_replicator_status *replicator)
 {
 	json_object *root = json_object_new_object();
 	json_object *remote = NULL;
 	char when[48];
 
 	json_object_object_add(root, "clientId", json_object_new_string(status->client_id));
+	json_object_object_add(root, "replicator", cairn__cli_replicator_json(replicator));
 	json_object_object_add(root, "pending", json_object_new_int64((int64_t)status->pending));
 	json_object_object_add(root, "rejected", json_object_new_int64((int64_t)status->rejected));
 	json_object_object_add(root, "conflicts",
@@ -483,6 +517,7 @@ static void print_status_text(const cairn_store_status *status)
 CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_status)
 {
 	cairn_store_status status;
+	cairn_store_replicator_status replicator;
 	cairn_store *store = NULL;
 	int rc, exit_code;
 
@@ -494,6 +529,8 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_status)
 		return exit_code;
 	memset(&status, 0, sizeof(status));
 	rc = cairn_store_status_get(&status, store);
+	if (rc == 0)
+		rc = cairn_store_replicator_status_get(&replicator, store);
 	if (rc < 0) {
 		exit_code = cairn__cli_fail(rc, NULL, "cannot read the store status");
 		goto cleanup;
@@ -503,10 +540,14 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_status)
 	status.client_id[sizeof(status.client_id) - 1] = '\0';
 	status.remote_url[sizeof(status.remote_url) - 1] = '\0';
 	status.remote_database[sizeof(status.remote_database) - 1] = '\0';
-	if (cairn__cli_args_has(args, CLI_OPT_JSON))
-		print_status_json(&status);
-	else
+	replicator.last_error_message[sizeof(replicator.last_error_message) - 1] = '\0';
+	if (cairn__cli_args_has(args, CLI_OPT_JSON)) {
+		print_status_json(&status, &replicator);
+	} else {
 		print_status_text(&status);
+		cairn__cli_replicator_text(&replicator);
+		cairn__cli_print_session(store); /* cmd_login.c */
+	}
 
 cleanup:
 	cairn_store_free(store);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cli/cmd_conflicts.h"
+#include "cli/cmd_login.h"
+#include "cli/cmd_scope.h"
 #include "cli/cmd_watch.h"
 #include "server/server.h"
 
@@ -21,7 +23,8 @@ static CAIRN__CLI_COMMAND_FN(cmd_help);
 
 static const cairn__cli_command commands[] = {
 	{ "serve", "cairn serve [--listen HOST:PORT] [--data DIR] [--project ID] [--api-key KEY] "
-		   "[--workers N] [--port-file FILE] [--max-clock-skew SECONDS] [--postgres CONNINFO]",
+		   "[--workers N] [--port-file FILE] [--max-clock-skew SECONDS] [--postgres CONNINFO] "
+		   "[--tls-cert FILE --tls-key FILE] [--api-keys-file FILE] [--session-lifetime SECONDS]",
 		"run the sync server (Appwrite databases REST API plus sync endpoints)",
 		"Runs until Ctrl-C or SIGTERM.\n\n"
 		"Options:\n"
@@ -34,13 +37,20 @@ static const cairn__cli_command commands[] = {
 		"  --port-file FILE    write the bound port to FILE once listening\n"
 		"  --max-clock-skew S  clamp sync timestamps more than S seconds ahead (default 60)\n"
 		"  --postgres CONNINFO store everything in PostgreSQL (a libpq connection string or\n"
-		"                      postgresql:// URI) instead of DIR; several servers may share it\n\n"
+		"                      postgresql:// URI) instead of DIR; several servers may share it\n"
+		"  --tls-cert FILE     serve HTTPS and WSS (same port) with this PEM certificate chain\n"
+		"  --tls-key FILE      the certificate's PEM private key (unencrypted); needs --tls-cert\n"
+		"  --api-keys-file F   more API keys to accept, one per line ('#' starts a comment)\n"
+		"  --session-lifetime S  seconds a user session lasts (default 31536000, one year)\n\n"
 		"Example:\n  cairn serve --listen 0.0.0.0:8080 --data /var/lib/cairn\n",
 		CLI_OPT_BIT(CLI_OPT_LISTEN) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_PROJECT)
 			| CLI_OPT_BIT(CLI_OPT_API_KEY) | CLI_OPT_BIT(CLI_OPT_WORKERS)
-			| CLI_OPT_BIT(CLI_OPT_PORT_FILE) | CLI_OPT_BIT(CLI_OPT_POSTGRES),
+			| CLI_OPT_BIT(CLI_OPT_PORT_FILE) | CLI_OPT_BIT(CLI_OPT_POSTGRES)
+			| CLI_OPT_BIT(CLI_OPT_TLS_CERT) | CLI_OPT_BIT(CLI_OPT_TLS_KEY)
+			| CLI_OPT_BIT(CLI_OPT_API_KEYS_FILE) | CLI_OPT_BIT(CLI_OPT_SESSION_LIFETIME),
 		0, 0, cmd_serve },
-	{ "remote", "cairn remote [--server URL --project ID --api-key KEY --database DB] [--store FILE]",
+	{ "remote", "cairn remote [--server URL --project ID --api-key KEY --database DB "
+		"[--ca-file FILE] [--mode sync|rest]] [--store FILE]",
 		"set or show the server this store syncs with",
 		"With no options, prints the current remote. With options, sets it (--server,\n"
 		"--project and --database are required; --api-key is optional). A URL without a\n"
@@ -49,11 +59,17 @@ static const cairn__cli_command commands[] = {
 		"  --server URL     the server endpoint, e.g. http://127.0.0.1:8080/v1\n"
 		"  --project ID     the Appwrite project id\n"
 		"  --api-key KEY    the API key\n"
-		"  --database DB    the database to sync with\n" STORE_OPTION_HELP "\n"
+		"  --database DB    the database to sync with\n"
+		"  --ca-file FILE   PEM CA certificates to trust for an https:// server (default: the\n"
+		"                   system's); certificates and host names are always verified\n"
+		"  --mode MODE      sync (default: a cairn server's /v1/sync/ routes) or rest (any\n"
+		"                   Appwrite server, document routes only; see docs/rest-mode.md)\n"
+		STORE_OPTION_HELP "\n"
 		"Example:\n  cairn remote --server http://127.0.0.1:8080/v1 --project cairn "
 		"--api-key KEY --database shop\n",
 		LOCAL | CLI_OPT_BIT(CLI_OPT_SERVER) | CLI_OPT_BIT(CLI_OPT_PROJECT)
-			| CLI_OPT_BIT(CLI_OPT_API_KEY) | CLI_OPT_BIT(CLI_OPT_DATABASE),
+			| CLI_OPT_BIT(CLI_OPT_API_KEY) | CLI_OPT_BIT(CLI_OPT_DATABASE)
+			| CLI_OPT_BIT(CLI_OPT_CA_FILE) | CLI_OPT_BIT(CLI_OPT_MODE),
 		0, 0, cairn__cli_cmd_remote },
 	{ "put", "cairn put COLLECTION ID JSON [--store FILE]",
 		"create or replace a document",
@@ -143,6 +159,35 @@ static const cairn__cli_command commands[] = {
 		"LEDGER_ID is an `id` from `cairn conflicts --all`.\n\n"
 		"Options:\n" STORE_OPTION_HELP,
 		LOCAL, 1, 1, cairn__cli_cmd_restore },
+	{ "scope", "cairn scope COLLECTION [QUERY_JSON ... | --all] [--store FILE]",
+		"show or set which documents of a collection this store syncs",
+		"With QUERY_JSON arguments (Appwrite filter queries: equal, lessThan, between, and,\n"
+		"or, ...; no select, order, limit, offset or cursor), the store pulls only the\n"
+		"readable documents matching all of them; --all pulls every readable document.\n"
+		"With neither, prints the scope. A change applies at the next sync: documents that\n"
+		"no longer match are purged from this store (never from the server) and newly\n"
+		"matching ones arrive. Prints the scope as a JSON array.\n\n"
+		"Options:\n"
+		"  --all          sync every document the remote's credentials may read\n"
+		STORE_OPTION_HELP "\n"
+		"Example:\n  cairn scope orders '{\"method\":\"equal\",\"attribute\":\"storeId\","
+		"\"values\":[42]}'\n",
+		LOCAL, 1, ANY_COUNT, cairn__cli_cmd_scope },
+	{ "login", "cairn login --email EMAIL [--store FILE]",
+		"sign the store in to its remote as a user (Appwrite email/password session)",
+		"Reads the password from the terminal without echo, or the first line of stdin when\n"
+		"stdin is not a terminal; never from the command line. The session token is kept in\n"
+		"the store and sent with every sync and realtime request (X-Appwrite-Session).\n\n"
+		"Options:\n"
+		"  --email EMAIL  the account's email\n" STORE_OPTION_HELP "\n"
+		"Example:\n  cairn login --email ana@example.com\n",
+		LOCAL | CLI_OPT_BIT(CLI_OPT_EMAIL), 0, 0, cairn__cli_cmd_login },
+	{ "logout", "cairn logout [--store FILE]",
+		"end the store's user session on the server and forget it locally",
+		"The local token is forgotten even when the server cannot be reached (a warning then\n"
+		"says the session stays valid on the server until it expires).\n\n"
+		"Options:\n" STORE_OPTION_HELP,
+		LOCAL, 0, 0, cairn__cli_cmd_logout },
 	{ "help", "cairn help [COMMAND]",
 		"show help for a command",
 		"",
@@ -209,6 +254,22 @@ static CAIRN__CLI_COMMAND_FN(cmd_serve)
 		? args->values[CLI_OPT_API_KEY] : NULL;
 	config.port_file = args->values[CLI_OPT_PORT_FILE];
 	config.postgres = args->values[CLI_OPT_POSTGRES];
+	config.tls_cert = args->values[CLI_OPT_TLS_CERT];
+	config.tls_key = args->values[CLI_OPT_TLS_KEY];
+	config.api_keys_file = args->values[CLI_OPT_API_KEYS_FILE];
+	if (args->values[CLI_OPT_SESSION_LIFETIME]) {
+		const char *text = args->values[CLI_OPT_SESSION_LIFETIME];
+		char *end = NULL;
+
+		errno = 0;
+		config.session_lifetime = strtoll(text, &end, 10);
+		if (errno || end == text || *end || config.session_lifetime < 1 ||
+			config.session_lifetime > 100LL * 365 * 24 * 3600)
+			return cairn__cli_usage_error(command, "--session-lifetime must be a number of "
+				"seconds from 1 to 3153600000, not '%s'", text);
+	}
+	if (!config.tls_cert != !config.tls_key)
+		return cairn__cli_usage_error(command, "--tls-cert and --tls-key go together");
 	if (args->values[CLI_OPT_WORKERS]) {
 		const char *text = args->values[CLI_OPT_WORKERS];
 		char *end = NULL;
@@ -229,7 +290,9 @@ static CAIRN__CLI_COMMAND_FN(cmd_serve)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	rc = cairn__server_run(&config);
 	if (rc < 0)
-		return cairn__cli_fail(rc, config.postgres ? "is PostgreSQL running, and does the "
+		return cairn__cli_fail(rc, rc == CAIRN_EINVALID && config.tls_cert ? "--tls-cert "
+			"needs a PEM certificate and --tls-key its unencrypted PEM private key" :
+			config.postgres ? "is PostgreSQL running, and does the "
 			"connection string name a database this user may use?" : "is another server "
 			"using that port, and is the data directory writable?",
 			"cannot start the server on %s", config.listen);

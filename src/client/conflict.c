@@ -67,23 +67,25 @@ static int run_done(cairn_store *store, sqlite3_stmt *stmt, const char *what)
 int cairn__policy_load(cairn__strategy *strategy, json_object **counters, cairn_store *store,
 	const char *collection)
 {
-	sqlite3_stmt *stmt = NULL;
+	/* A cached statement: every write reads the policy, and preparing the query each time
+	 * was a seventh of a local put. Reading the row (not a copy in memory) keeps a change
+	 * made by `cairn policy` through another handle or process visible at once. */
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_POLICY_GET);
 	int rc;
 
 	*strategy = CAIRN__STRATEGY_LWW;
 	if (counters)
 		*counters = NULL;
-	rc = prepare(&stmt, store, "SELECT strategy, counters FROM policies WHERE collection = ?1",
-		"reading a collection's policy");
-	if (rc != 0)
-		return rc;
+	if (!stmt)
+		return cairn__error_code();
 	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		rc = cairn__strategy_parse(strategy, (const char *)sqlite3_column_text(stmt, 0));
 		if (rc == 0 && counters) {
 			const char *text = (const char *)sqlite3_column_text(stmt, 1);
-			*counters = cairn__json_parse(text ? text : "[]", (size_t)-1, 4);
+			*counters = !text || strcmp(text, "[]") == 0 ? json_object_new_array() :
+				cairn__json_parse(text, (size_t)-1, 4);
 			if (!*counters || !json_object_is_type(*counters, json_type_array)) {
 				json_object_put(*counters);
 				*counters = NULL;
@@ -96,7 +98,7 @@ int cairn__policy_load(cairn__strategy *strategy, json_object **counters, cairn_
 	} else {
 		rc = cairn__store_error(store, rc, "reading a collection's policy");
 	}
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
 	if (rc == 0 && counters && !*counters && !(*counters = json_object_new_array()))
 		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory reading a policy");
 	return rc;

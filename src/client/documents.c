@@ -76,9 +76,24 @@ static int parse_input(json_object **out_fields, json_object **out_permissions,
 		}
 		*out_permissions = json_object_get(permissions);
 	}
-	*out_fields = cairn__json_user_fields(input);
-	if (!*out_fields)
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory reading a document");
+	/* The parsed input is ours: drop its system fields in place instead of copying the
+	 * user fields out of it. */
+	for (;;) {
+		const char *system_key = NULL;
+
+		json_object_object_foreach(input, key, value) {
+			(void)value;
+			if (key[0] == '$') {
+				system_key = key;
+				break;
+			}
+		}
+		if (!system_key)
+			break;
+		json_object_object_del(input, system_key);
+	}
+	*out_fields = input;
+	input = NULL;
 cleanup:
 	json_object_put(input);
 	if (rc != 0) {
@@ -86,20 +101,6 @@ cleanup:
 		*out_permissions = NULL;
 	}
 	return rc;
-}
-
-static int check_size(cairn_store *store, json_object *data, const char *collection,
-	const char *id)
-{
-	size_t length = 0;
-
-	if (!cairn__json_text(data, &length))
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory measuring a document");
-	if (length > store->options.max_document_bytes)
-		return cairn__error_set(CAIRN_ETOOBIG, "document %s/%s would be %zu bytes of JSON; "
-			"the limit is %zu bytes", collection, id, length,
-			store->options.max_document_bytes);
-	return 0;
 }
 
 /* Increments are not content writes and the server does not chain on them (docs/conflicts.md):
@@ -169,18 +170,15 @@ static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *s
 	return 0;
 }
 
-int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
-	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
-	json_object *permissions, int64_t now)
+/* cairn__outbox_insert with the payload already printed (`payload` NULL: none). */
+static int outbox_insert_text(cairn_store *store, const char *op, const char *collection,
+	const char *id, int64_t base, const char *prev, int64_t hlc, const char *payload,
+	size_t payload_length, json_object *permissions, int64_t now)
 {
-	const char *payload = NULL;
 	const char *rights = NULL;
-	size_t payload_length = 0;
 	size_t rights_length = 0;
 	int rc = 0;
 
-	if (fields && !(payload = cairn__json_text(fields, &payload_length)))
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
 	if (permissions && !(rights = cairn__json_text(permissions, &rights_length)))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
 	for (int attempt = 0; attempt < MUTATION_ID_ATTEMPTS; attempt++) {
@@ -216,6 +214,79 @@ int cairn__outbox_insert(cairn_store *store, const char *op, const char *collect
 		"attempts", MUTATION_ID_ATTEMPTS);
 }
 
+int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
+	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
+	json_object *permissions, int64_t now)
+{
+	const char *payload = NULL;
+	size_t payload_length = 0;
+
+	if (fields && !(payload = cairn__json_text(fields, &payload_length)))
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
+	return outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
+		payload_length, permissions, now);
+}
+
+/* Writes a live local view whose fields are already printed as `data` (the same row
+ * cairn__view_save writes, without printing the fields again). */
+static int view_save_text(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_DOC_UPSERT);
+	const char *rights;
+	size_t rights_length = 0;
+
+	if (!stmt)
+		return cairn__error_code();
+	rights = cairn__json_text(view->permissions, &rights_length);
+	if (!rights)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing a document");
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, 0);
+	sqlite3_bind_text(stmt, 5, view->created_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, view->updated_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, rights, (int)rights_length, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 8, 1);
+	return cairn__store_step_done(store, stmt, "writing a document");
+}
+
+/* Prints the new view and the outbox payload once each (a put without counters has the same
+ * text for both) and writes the outbox row and the view's row. */
+static int save_write(cairn_store *store, const char *op, const char *collection,
+	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
+	json_object *permissions, int64_t now, const cairn__view *view, int same_text)
+{
+	const char *payload = NULL;
+	const char *data = NULL;
+	size_t payload_length = 0;
+	size_t data_length = 0;
+	int rc;
+
+	if (fields && !(payload = cairn__json_text(fields, &payload_length)))
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
+	if (view->exists) {
+		if (same_text) {
+			data = payload;
+			data_length = payload_length;
+		} else if (!(data = cairn__json_text(view->data, &data_length))) {
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory writing a document");
+		}
+		if (data_length > store->options.max_document_bytes)
+			return cairn__error_set(CAIRN_ETOOBIG, "document %s/%s would be %zu bytes of "
+				"JSON; the limit is %zu bytes", collection, id, data_length,
+				store->options.max_document_bytes);
+	}
+	rc = outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
+		payload_length, permissions, now);
+	if (rc != 0)
+		return rc;
+	if (!view->exists)
+		return cairn__view_save(store, collection, id, view, 1);
+	return view_save_text(store, collection, id, view, data, data_length);
+}
+
 static int write_document(cairn_store *store, const char *op, const char *collection,
 	const char *id, const char *json, json_object *increment)
 {
@@ -239,9 +310,6 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 		rc = parse_input(&fields, &permissions, store, json);
 		if (rc != 0)
 			return rc;
-		rc = check_size(store, fields, collection, id);
-		if (rc != 0)
-			goto cleanup;
 	}
 	rc = cairn__store_begin(store);
 	if (rc != 0)
@@ -287,15 +355,9 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	rc = cairn__view_apply_counted(&view, op, fields, permissions, now, counters);
 	if (rc != 0)
 		goto cleanup;
-	if (strcmp(op, "patch") == 0) {
-		rc = check_size(store, view.data, collection, id);
-		if (rc != 0)
-			goto cleanup;
-	}
-	rc = cairn__outbox_insert(store, op, collection, id, base, prev, hlc, fields, permissions, now);
-	if (rc != 0)
-		goto cleanup;
-	rc = cairn__view_save(store, collection, id, &view, 1);
+	/* The size limit applies to the new view (for a put: the stored fields). */
+	rc = save_write(store, op, collection, id, base, prev, hlc, fields, permissions, now,
+		&view, strcmp(op, "put") == 0 && json_object_array_length(counters) == 0);
 	if (rc != 0)
 		goto cleanup;
 	rc = cairn__store_commit(store);

@@ -169,6 +169,8 @@ void cairn__listeners_local(cairn_store *store, int rc, const char *op, const ch
 
 	if (rc != 0 || atomic_load(&listener_count) == 0)
 		return;
+	if (cairn__batch_defer_change(store, op, collection, id))
+		return; /* told when the batch commits */
 	path = store_path(store);
 	if (!any_listener(path))
 		return;
@@ -176,6 +178,24 @@ void cairn__listeners_local(cairn_store *store, int rc, const char *op, const ch
 	change.id = id;
 	change.deleted = strcmp(op, "delete") == 0;
 	change.source = CAIRN_CHANGE_LOCAL;
+	fire(path, &change);
+}
+
+void cairn__listeners_view(cairn_store *store, const char *collection, const char *id,
+	int deleted, cairn_change_source source)
+{
+	cairn_change change;
+	const char *path;
+
+	if (atomic_load(&listener_count) == 0)
+		return;
+	path = store_path(store);
+	if (!any_listener(path))
+		return;
+	change.collection = collection;
+	change.id = id;
+	change.deleted = deleted;
+	change.source = source;
 	fire(path, &change);
 }
 
@@ -192,6 +212,7 @@ void cairn__listeners_pulled(cairn_store *store, int rc, json_object *changes)
 	for (i = 0; i < json_object_array_length(changes); i++) {
 		json_object *item = json_object_array_get_idx(changes, i);
 		cairn_change change;
+		int purge = 0;
 
 		change.source = CAIRN_CHANGE_REMOTE;
 		change.deleted = 0;
@@ -199,6 +220,11 @@ void cairn__listeners_pulled(cairn_store *store, int rc, json_object *changes)
 			!cairn__json_get_string(item, "id", &change.id))
 			continue;
 		cairn__json_get_bool(item, "deleted", &change.deleted);
+		cairn__json_get_bool(item, "purge", &purge);
+		if (purge) {
+			change.source = CAIRN_CHANGE_PURGED;
+			change.deleted = 1;
+		}
 		fire(path, &change);
 	}
 }

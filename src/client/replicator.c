@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/pull_prefetch.h"
+#include "client/replicator_rest_int.h"
+#include "client/session_int.h"
 #include "client/store_int.h"
+#include "client/sync_scope.h"
 #include "net/http_client.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -26,6 +30,7 @@ typedef struct {
 	char *project;
 	char *api_key;
 	char *database;
+	char *ca_file;              /* "" or NULL: the system's CAs */
 	cairn_sync_result result;
 } sync_session;
 
@@ -80,8 +85,14 @@ static int use_url(sync_session *session, size_t index)
 			"the remote again", index);
 	rc = cairn__http_client_new(&http, url, session->project, session->api_key,
 		session->options.timeout_ms);
-	if (rc != 0)
+	if (rc == 0)
+		rc = cairn__http_client_set_ca_file(http, session->ca_file);
+	if (rc == 0) /* a signed-in user's X-Appwrite-Session (session.c) */
+		rc = cairn__store_auth_headers(session->store, http);
+	if (rc != 0) {
+		cairn__http_client_free(http);
 		return rc;
+	}
 	cairn__http_client_free(session->http);
 	session->http = http;
 	session->active = index;
@@ -268,8 +279,85 @@ static int count_pending(uint64_t *out, cairn_store *store)
 /* Sends one batch and applies its reply. A request the server refuses as a whole (400, 413)
  * is retried one mutation at a time; a single mutation refused that way is parked as
  * rejected so it cannot block the outbox forever. */
+/* The next push batch, already on its way on a helper thread (pull_prefetch.c). */
+typedef struct {
+	cairn__mutation *mutations;
+	size_t count;
+	cairn__prefetch *sending;   /* its request; session->http is the helper's until joined */
+} push_ahead;
+
+static void push_ahead_clear(push_ahead *ahead)
+{
+	json_object_put(cairn__prefetch_finish(ahead->sending));
+	cairn__mutations_free(ahead->mutations, ahead->count);
+	memset(ahead, 0, sizeof(*ahead));
+}
+
+/* 1 when every one of the `count` results in `reply` is "applied". */
+static int all_applied(json_object *reply, size_t count)
+{
+	json_object *results = NULL;
+	const char *status = NULL;
+
+	if (!json_object_object_get_ex(reply, "results", &results) ||
+		!json_object_is_type(results, json_type_array) ||
+		json_object_array_length(results) != count)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		if (!cairn__json_get_string(json_object_array_get_idx(results, i), "status",
+			&status) || strcmp(status, "applied") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * While this thread applies a full batch's reply whose every result is "applied", the next
+ * batch is already sent, so the server's work overlaps the client's. The server sees what a
+ * larger batch would have shown it: a follower of a mutation of this batch still names it
+ * as prevMutationId, and the server accepts that chain. Anything else (a conflict or a
+ * rejection to settle first, the outbox changed by another handle, a failed send) leaves
+ * the next batch to the ordinary round.
+ */
+static void push_send_next(push_ahead *ahead, sync_session *session, const char *path,
+	const cairn__mutation *current, size_t count, size_t batch_size, json_object *reply)
+{
+	cairn__mutation *loaded = NULL;
+	size_t loaded_count = 0;
+	char *body = NULL;
+	size_t length = 0;
+
+	if (count < batch_size || !all_applied(reply, count))
+		return;
+	if (cairn__outbox_load_batch(&loaded, &loaded_count, session->store, count + batch_size)
+		!= 0)
+		return;
+	for (size_t i = 0; i < count && i < loaded_count; i++) {
+		if (strcmp(loaded[i].mutation_id, current[i].mutation_id) != 0) {
+			cairn__mutations_free(loaded, loaded_count);
+			return;
+		}
+	}
+	if (loaded_count <= count) {
+		cairn__mutations_free(loaded, loaded_count);
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		free(loaded[i].payload);
+		free(loaded[i].permissions);
+	}
+	memmove(loaded, loaded + count, (loaded_count - count) * sizeof(*loaded));
+	ahead->mutations = loaded;
+	ahead->count = loaded_count - count;
+	if (cairn__push_body(&body, &length, session->store, ahead->mutations, ahead->count) == 0)
+		ahead->sending = cairn__prefetch_start(session->http, path, body, REPLY_MAX_DEPTH);
+	free(body);
+	if (!ahead->sending)
+		push_ahead_clear(ahead);
+}
+
 static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session *session,
-	const char *path, size_t configured_batch)
+	const char *path, size_t configured_batch, push_ahead *ahead)
 {
 	cairn__mutation *mutations = NULL;
 	cairn__http_response response = { 0 };
@@ -278,19 +366,32 @@ static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session
 	size_t length = 0;
 	size_t count = 0;
 	long status = 0;
-	int rc;
+	int rc = 0;
 
 	memset(tally, 0, sizeof(*tally));
-	rc = cairn__outbox_load_batch(&mutations, &count, session->store, *batch_size);
-	if (rc != 0 || count == 0)
-		goto cleanup;
-	rc = cairn__push_body(&body, &length, session->store, mutations, count);
-	if (rc != 0)
-		goto cleanup;
-	rc = request(&reply, &status, session, "POST", path, body, length, &response);
-	if (rc != 0)
-		goto cleanup;
+	if (ahead->count > 0) {
+		/* Sent while the last reply was applied; NULL reply: send it the ordinary way. */
+		mutations = ahead->mutations;
+		count = ahead->count;
+		reply = cairn__prefetch_finish(ahead->sending);
+		memset(ahead, 0, sizeof(*ahead));
+		status = reply ? 200 : 0;
+	} else {
+		rc = cairn__outbox_load_batch(&mutations, &count, session->store, *batch_size);
+		if (rc != 0 || count == 0)
+			goto cleanup;
+	}
+	if (!reply) {
+		rc = cairn__push_body(&body, &length, session->store, mutations, count);
+		if (rc != 0)
+			goto cleanup;
+		rc = request(&reply, &status, session, "POST", path, body, length, &response);
+		if (rc != 0)
+			goto cleanup;
+	}
 	if (status == 200) {
+		if (reply)
+			push_send_next(ahead, session, path, mutations, count, *batch_size, reply);
 		rc = reply ? cairn__push_apply(tally, session->store, mutations, count, reply) :
 			cairn__error_set(CAIRN_ESERVER, "the server answered a push with an empty body");
 		if (rc == 0 && *batch_size == 1 && configured_batch > 1)
@@ -332,6 +433,7 @@ static int push(sync_session *session)
 	uint64_t batches = 0;
 	uint64_t max_batches;
 	int64_t started = cairn__time_monotonic_ms();
+	push_ahead ahead = { 0 };
 	int stalled = 0;
 	char path[128];
 	int rc;
@@ -353,11 +455,13 @@ static int push(sync_session *session)
 		cairn__push_tally tally;
 		uint64_t settled;
 
-		rc = push_batch(&tally, &batch_size, session, path, configured);
-		if (rc == 1)
-			return 0;
+		rc = push_batch(&tally, &batch_size, session, path, configured, &ahead);
+		if (rc == 1) {
+			rc = 0;
+			break;
+		}
 		if (rc != 0)
-			return rc;
+			break;
 		settled = tally.applied + tally.rejected + tally.dropped;
 		result->pushed += tally.applied;
 		result->conflicts += tally.conflicts;
@@ -365,26 +469,84 @@ static int push(sync_session *session)
 		done += settled;
 		rc = report(session, CAIRN_SYNC_PHASE_PUSH, done, total, started);
 		if (rc != 0)
-			return rc;
+			break;
 		stalled = settled ? 0 : stalled + 1;
-		if (stalled >= PUSH_MAX_STALLED_ROUNDS)
-			return cairn__error_set(CAIRN_ECONFLICT, "some changes still conflicted after "
+		if (stalled >= PUSH_MAX_STALLED_ROUNDS) {
+			rc = cairn__error_set(CAIRN_ECONFLICT, "some changes still conflicted after "
 				"%d push rounds (another writer keeps changing the same documents); they "
 				"stay in the outbox for the next sync", PUSH_MAX_STALLED_ROUNDS);
+			break;
+		}
 	}
-	return 0;
+	/* A batch sent ahead and not applied stays pending: the next push resends it and the
+	 * server answers with the outcomes it stored. */
+	push_ahead_clear(&ahead);
+	return rc;
 }
 
 /* ---- pull ---- */
 
+/* One pull request: the parsed 200 reply (cairn__pull_fetch_fn, also used by a resync). */
+static int pull_fetch(json_object **reply, void *payload, const char *body, size_t length)
+{
+	sync_session *session = payload;
+	cairn__http_response response = { 0 };
+	long status = 0;
+	char path[128];
+	int rc;
+
+	snprintf(path, sizeof(path), "/sync/databases/%s/pull", session->database);
+	rc = request(reply, &status, session, "POST", path, body, length, &response);
+	if (rc == 0 && status != 200)
+		rc = unexpected(&response, "pulling changes");
+	else if (rc == 0 && !*reply)
+		rc = cairn__error_set(CAIRN_ESERVER, "the server answered a pull with an empty "
+			"body");
+	if (rc != 0) {
+		json_object_put(*reply);
+		*reply = NULL;
+	}
+	cairn__http_client_response_clear(&response);
+	return rc;
+}
+
+/* When `reply` says more changes follow, starts fetching the next page on a helper thread
+ * (pull_prefetch.c) while this thread applies `reply`; *out NULL when none was started. */
+static int prefetch_next(cairn__prefetch **out, sync_session *session, json_object *reply,
+	int64_t checkpoint, size_t limit, size_t max_bytes)
+{
+	char *body = NULL;
+	char path[128];
+	int64_t next = 0;
+	int more = 0;
+	int rc;
+
+	*out = NULL;
+	cairn__json_get_bool(reply, "more", &more);
+	/* A malformed page is reported by the apply; nothing is fetched after it. */
+	if (!more || !cairn__json_get_int64(reply, "checkpoint", &next) || next <= checkpoint)
+		return 0;
+	rc = cairn__scope_pull_body(&body, session->store, next, limit, max_bytes, NULL);
+	if (rc != 0)
+		return rc;
+	snprintf(path, sizeof(path), "/sync/databases/%s/pull", session->database);
+	*out = cairn__prefetch_start(session->http, path, body, REPLY_MAX_DEPTH);
+	free(body);
+	return 0;
+}
+
 static int pull(sync_session *session)
 {
+	cairn__prefetch *prefetch = NULL; /* the next page, on its way */
+	json_object *ahead = NULL;        /* the next page, fetched while this one was applied */
 	int64_t checkpoint = 0;
+	int64_t start_checkpoint;
 	int64_t started = cairn__time_monotonic_ms();
 	size_t limit = session->options.pull_limit;
 	size_t max_bytes = session->options.pull_max_bytes;
 	uint64_t done = 0;
-	char path[128];
+	uint64_t resynced = 0;
+	cairn__scope_tracker tracker = { 0 };
 	int rc;
 
 	if (limit == 0)
@@ -396,42 +558,60 @@ static int pull(sync_session *session)
 	rc = cairn__meta_get_int64(session->store, "checkpoint", &checkpoint);
 	if (rc < 0)
 		return rc;
-	snprintf(path, sizeof(path), "/sync/databases/%s/pull", session->database);
+	start_checkpoint = checkpoint;
 	for (;;) {
-		cairn__http_response response = { 0 };
 		json_object *reply = NULL;
-		char body[160];
+		char *body = NULL;
 		uint64_t applied = 0;
 		int64_t next = 0;
-		long status = 0;
 		int more = 0;
 
-		snprintf(body, sizeof(body), "{\"checkpoint\":%lld,\"limit\":%zu,\"maxBytes\":%zu}",
-			(long long)checkpoint, limit, max_bytes);
-		rc = request(&reply, &status, session, "POST", path, body, strlen(body), &response);
-		if (rc == 0 && status != 200)
-			rc = unexpected(&response, "pulling changes");
-		else if (rc == 0 && !reply)
-			rc = cairn__error_set(CAIRN_ESERVER, "the server answered a pull with an empty "
-				"body");
+		if (ahead) {
+			reply = ahead;
+			ahead = NULL;
+		} else {
+			/* The body carries the store's sync scopes (sync_scope.c). */
+			rc = cairn__scope_pull_body(&body, session->store, checkpoint, limit, max_bytes,
+				NULL);
+			if (rc == 0)
+				rc = pull_fetch(&reply, session, body, strlen(body));
+			free(body);
+		}
+		if (rc == 0)
+			rc = prefetch_next(&prefetch, session, reply, checkpoint, limit, max_bytes);
 		if (rc == 0)
 			rc = cairn__pull_apply(&applied, &more, &next, session->store, reply);
+		if (rc == 0)
+			rc = cairn__scope_track(&tracker, reply);
 		json_object_put(reply);
-		cairn__http_client_response_clear(&response);
+		/* NULL when it failed: the next turn fetches that page again, reporting why. */
+		ahead = cairn__prefetch_finish(prefetch);
+		prefetch = NULL;
 		if (rc != 0)
-			return rc;
+			goto cleanup;
 		session->result.pulled += applied;
 		done += applied;
 		rc = report(session, CAIRN_SYNC_PHASE_PULL, done, 0, started);
 		if (rc != 0)
-			return rc;
-		if (more && next <= checkpoint)
-			return cairn__error_set(CAIRN_ESERVER, "the server said more changes follow "
+			goto cleanup;
+		if (more && next <= checkpoint) {
+			rc = cairn__error_set(CAIRN_ESERVER, "the server said more changes follow "
 				"checkpoint %lld but sent none", (long long)checkpoint);
+			goto cleanup;
+		}
 		checkpoint = next;
 		if (!more)
-			return 0;
+			break;
 	}
+	/* Caught up: collections whose readable set changed without a document changing (a
+	 * scope, permissions, another user) are pulled again and swept. */
+	rc = cairn__scope_reconcile(&resynced, session->store, &tracker, start_checkpoint, limit,
+		max_bytes, pull_fetch, session);
+	session->result.pulled += resynced;
+cleanup:
+	json_object_put(ahead);
+	cairn__scope_tracker_clear(&tracker);
+	return rc;
 }
 
 /* ---- the round ---- */
@@ -481,6 +661,8 @@ static int load_remote(sync_session *session)
 		return rc;
 	if (rc == 0)
 		return cairn__error_set(CAIRN_ENOREMOTE, "the remote has no database");
+	if ((rc = cairn__meta_get_text(session->store, "remote_ca_file", &session->ca_file)) < 0)
+		return rc;
 	return load_fallbacks(session);
 }
 
@@ -519,6 +701,8 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 		memset(out, 0, sizeof(*out));
 	if (!store)
 		return cairn__error_set(CAIRN_EINVALID, "the store handle is NULL");
+	if ((rc = cairn__batch_refuse(store, "cairn_sync_once")) != 0)
+		return rc;
 	if (opts && opts->version != CAIRN_SYNC_OPTIONS_VERSION)
 		return cairn__error_set(CAIRN_EINVALID, "unsupported sync options version %u (this "
 			"library knows %d)", opts->version, CAIRN_SYNC_OPTIONS_VERSION);
@@ -529,9 +713,17 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 	if (rc != 0)
 		goto cleanup;
 	rc = use_url(&session, session.active);
-	if (rc == 0)
+	/* A REST-only remote (docs/rest-mode.md) has its own round: no /v1/sync/, no schema. */
+	if (rc == 0 && cairn__rest_mode(store)) {
+		rc = cairn__rest_sync_round(&session.result, store, session.http, session.database,
+			&session.options);
+		goto outcome;
+	}
+	/* Creating the database and collections takes the API key; a user session alone
+	 * syncs with what exists (a missing one comes back as a clear 404). */
+	if (rc == 0 && session.api_key && session.api_key[0])
 		rc = ensure_database(&session);
-	if (rc == 0)
+	if (rc == 0 && session.api_key && session.api_key[0])
 		rc = ensure_collections(&session);
 	if (rc == 0) {
 		rc = push(&session);
@@ -551,6 +743,7 @@ int cairn_sync_once(cairn_sync_result *out, cairn_store *store, const cairn_sync
 			cairn__error_set(rc, "%s", message);
 		}
 	}
+outcome:
 	if (cairn__meta_get_int64(store, "checkpoint", &session.result.checkpoint) < 0)
 		session.result.checkpoint = 0;
 	record_outcome(store, rc, (int64_t)session.active);
@@ -563,5 +756,6 @@ cleanup:
 	free(session.project);
 	free(session.api_key);
 	free(session.database);
+	free(session.ca_file);
 	return rc;
 }

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/session_int.h"
 #include "client/store_int.h"
+#include "client/sync_scope.h"
 #include "net/websocket.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -34,12 +36,23 @@ struct cairn_replicator {
 	int reachable;               /* app hint: -1 unknown, 0 no, 1 yes */
 	int kick;                    /* a sync round was asked for: reset the backoff */
 	atomic_int stop;
+	atomic_int committed;        /* a handle of this process committed to the file */
+	cairn_store *own_store;      /* the thread's handle (its commits are not news); registry_lock */
+	struct cairn_replicator *next_registered; /* registry_lock */
 };
+
+/* The replicators of this process, so that a commit through any handle of their file wakes
+ * them at once instead of at their next PRAGMA data_version poll (which stays, for commits
+ * by other processes). */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cairn_replicator *registry;
+static atomic_int registry_count;
 
 typedef struct {
 	cairn_replicator *r;
 	cairn_store *store;          /* the thread's own handle */
 	char *url, *project, *database;
+	char *ca_file;               /* the remote's CA file for wss://; NULL or "": system's */
 	cairn__ws *ws;
 	int netlink;
 	uint64_t rng;
@@ -55,6 +68,7 @@ typedef struct {
 	int64_t last_event_sequence; /* last $changeSequence seen, for gap detection */
 	int64_t next_poll_ms;
 	int64_t last_round_ms;       /* when the last successful round ended */
+	int64_t scope_generation;    /* sync scopes last seen (sync_scope.c): a change syncs */
 } loop_state;
 
 int cairn_replicator_options_init(cairn_replicator_options *opts, unsigned int version)
@@ -132,6 +146,8 @@ static void publish(loop_state *s, cairn_replicator_state state, int refresh_cou
 	changed = memcmp(&copy, &r->status, sizeof(copy)) != 0;
 	copy = r->status;
 	pthread_mutex_unlock(&r->lock);
+	if (changed) /* for `cairn status` in other processes (replicator_state.c) */
+		cairn__replicator_record(s->store, &copy);
 	if (changed && r->options.on_status)
 		r->options.on_status(&copy, r->options.payload);
 }
@@ -162,14 +178,53 @@ static void ws_drop(loop_state *s, int64_t now, int failed)
 	}
 }
 
+/* Sends {"type":"authentication","data":{"key":K}} when the remote has an API key. */
+static int ws_send_key(loop_state *s)
+{
+	char *key = NULL;
+	json_object *message = NULL, *data = NULL;
+	const char *text;
+	int rc = 0;
+
+	if (cairn__meta_get_text(s->store, "remote_api_key", &key) <= 0 || !key || !key[0])
+		goto cleanup;
+	message = json_object_new_object();
+	data = json_object_new_object();
+	if (!message || !data || json_object_object_add(data, "key",
+		json_object_new_string(key)) != 0) {
+		json_object_put(data);
+		rc = -1;
+		goto cleanup;
+	}
+	json_object_object_add(message, "type", json_object_new_string("authentication"));
+	json_object_object_add(message, "data", data);
+	text = json_object_to_json_string_ext(message, JSON_C_TO_STRING_PLAIN);
+	rc = text ? cairn__ws_send_text(s->ws, text, strlen(text)) : -1;
+cleanup:
+	json_object_put(message);
+	free(key);
+	return rc;
+}
+
 static void ws_try_connect(loop_state *s, int64_t now)
 {
 	char subscribe[256];
+	char *session_token = NULL;
 	int rc;
 
-	rc = cairn__ws_connect(&s->ws, s->url, s->project, s->r->options.request_timeout_ms);
+	/* Read at each connect: a login or logout since the last one takes effect. */
+	(void)cairn__store_session_token(&session_token, s->store);
+	rc = cairn__ws_connect_session(&s->ws, s->url, s->project, s->ca_file, session_token,
+		s->r->options.request_timeout_ms);
+	cairn__session_token_free(session_token);
 	if (rc != 0) {
 		s->ws = NULL;
+		ws_drop(s, now, 1);
+		return;
+	}
+	/* With an API key, realtime is told so first (a cairn extension of `authentication`):
+	 * the server sends each client only the events it may read. */
+	if (ws_send_key(s) != 0) {
 		ws_drop(s, now, 1);
 		return;
 	}
@@ -326,8 +381,14 @@ static void check_commits(loop_state *s, int64_t now)
 	s->data_version = version;
 	{
 		uint64_t pending = 0;
+		int64_t scopes = s->scope_generation;
 
 		count_outbox(&pending, s->store, "pending");
+		/* A new sync scope takes effect with a round (its resync), as a write would. */
+		cairn__scope_generation(&scopes, s->store);
+		if (scopes != s->scope_generation)
+			pending++;
+		s->scope_generation = scopes;
 		if (pending && !s->want_sync) {
 			/* Coalesce a burst: wait a moment for the rest of it. */
 			s->want_sync = 1;
@@ -374,7 +435,8 @@ static void *replicator_main(void *arg)
 	if (cairn_store_open(&s.store, r->path, &r->store_options) != 0 ||
 		cairn__meta_get_text(s.store, "remote_url", &s.url) <= 0 ||
 		cairn__meta_get_text(s.store, "remote_project", &s.project) < 0 ||
-		cairn__meta_get_text(s.store, "remote_database", &s.database) <= 0) {
+		cairn__meta_get_text(s.store, "remote_database", &s.database) <= 0 ||
+		cairn__meta_get_text(s.store, "remote_ca_file", &s.ca_file) < 0) {
 		pthread_mutex_lock(&r->lock);
 		r->status.state = CAIRN_REPLICATOR_ERROR;
 		r->status.last_error = cairn__error_code() ? cairn__error_code() : CAIRN_ENOREMOTE;
@@ -385,6 +447,9 @@ static void *replicator_main(void *arg)
 	}
 	if (!s.project && !(s.project = strdup("")))
 		goto cleanup;
+	pthread_mutex_lock(&registry_lock);
+	r->own_store = s.store;
+	pthread_mutex_unlock(&registry_lock);
 	if (r->options.netlink)
 		s.netlink = cairn__netlink_open();
 	now = cairn__time_monotonic_ms();
@@ -410,7 +475,7 @@ static void *replicator_main(void *arg)
 			s.want_sync = 1;
 			s.next_sync_ms = now;
 		}
-		if (now >= s.next_poll_ms) {
+		if (now >= s.next_poll_ms || atomic_exchange(&r->committed, 0)) {
 			check_commits(&s, now);
 			s.next_poll_ms = now + r->options.poll_ms;
 		}
@@ -476,15 +541,23 @@ cleanup:
 	if (s.netlink >= 0)
 		close(s.netlink);
 	if (s.store) {
+		cairn_replicator_status last;
+
 		pthread_mutex_lock(&r->lock);
 		r->status.state = CAIRN_REPLICATOR_STOPPED;
 		r->status.realtime = 0;
+		last = r->status;
 		pthread_mutex_unlock(&r->lock);
+		cairn__replicator_record(s.store, &last);
 	}
+	pthread_mutex_lock(&registry_lock);
+	r->own_store = NULL;
+	pthread_mutex_unlock(&registry_lock);
 	cairn_store_free(s.store);
 	free(s.url);
 	free(s.project);
 	free(s.database);
+	free(s.ca_file);
 	return NULL;
 }
 
@@ -495,6 +568,41 @@ static void nudge(cairn_replicator *r)
 	ssize_t ignored = write(r->wake_pipe[1], "x", 1);
 
 	(void)ignored; /* a full pipe already means "wake up" */
+}
+
+void cairn__replicator_committed(cairn_store *store)
+{
+	cairn_replicator *r;
+	const char *path;
+
+	if (atomic_load(&registry_count) == 0)
+		return;
+	path = sqlite3_db_filename(store->db, "main");
+	if (!path)
+		return;
+	pthread_mutex_lock(&registry_lock);
+	for (r = registry; r; r = r->next_registered) {
+		if (r->own_store != store && strcmp(r->path, path) == 0) {
+			atomic_store(&r->committed, 1);
+			nudge(r);
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(cairn_replicator *r)
+{
+	cairn_replicator **link;
+
+	pthread_mutex_lock(&registry_lock);
+	for (link = &registry; *link; link = &(*link)->next_registered) {
+		if (*link == r) {
+			*link = r->next_registered;
+			atomic_fetch_sub(&registry_count, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
 }
 
 int cairn_replicator_start(cairn_replicator **out, cairn_store *store,
@@ -555,6 +663,12 @@ int cairn_replicator_start(cairn_replicator **out, cairn_store *store,
 		goto failed;
 	}
 	r->status.state = CAIRN_REPLICATOR_CONNECTING;
+	atomic_init(&r->committed, 0);
+	pthread_mutex_lock(&registry_lock);
+	r->next_registered = registry;
+	registry = r;
+	atomic_fetch_add(&registry_count, 1);
+	pthread_mutex_unlock(&registry_lock);
 	if (pthread_create(&r->thread, NULL, replicator_main, r) != 0) {
 		rc = cairn__error_set(CAIRN_ERROR, "could not start the replicator thread");
 		goto failed;
@@ -571,6 +685,7 @@ void cairn_replicator_stop(cairn_replicator *replicator)
 {
 	if (!replicator)
 		return;
+	registry_remove(replicator);
 	atomic_store(&replicator->stop, 1);
 	if (replicator->wake_pipe[1] >= 0)
 		nudge(replicator);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/session_int.h"
 #include "client/store_int.h"
 #include "util/error.h"
 #include "util/hlc.h"
@@ -64,6 +65,11 @@ static const char *const statement_sql[STMT_COUNT] = {
 	[STMT_CONFLICT_INSERT] = "INSERT INTO conflicts(collection, doc_id, strategy, winner, "
 		"local, remote, at, base, result, state) "
 		"VALUES (?1, ?2, ?7, ?3, ?4, ?5, ?6, ?8, ?9, ?10)",
+	[STMT_POLICY_GET] = "SELECT strategy, counters FROM policies WHERE collection = ?1",
+	[STMT_SAVEPOINT] = "SAVEPOINT cairn_write",
+	[STMT_RELEASE] = "RELEASE cairn_write",
+	[STMT_ROLLBACK_TO] = "ROLLBACK TO cairn_write",
+	[STMT_OUTBOX_NEWEST_HLC] = "SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1",
 };
 
 /* docs.seq is the rowid: it stays put across updates (upsert, never REPLACE), so it orders
@@ -91,6 +97,12 @@ static const char schema_sql[] =
 	" state TEXT NOT NULL CHECK (state IN ('pending', 'rejected')), error TEXT,"
 	" created_at INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS outbox_doc ON outbox(collection, doc_id, state, seq);"
+	/* The clock's value lives in the newest outbox row while there is one (see
+	 * cairn__store_hlc_tick); a row leaving the outbox hands its timestamp to meta. */
+	"INSERT OR IGNORE INTO meta(key, value) VALUES ('hlc', 0);"
+	"CREATE TRIGGER IF NOT EXISTS outbox_keeps_hlc AFTER DELETE ON outbox"
+	" WHEN OLD.hlc > (SELECT value FROM meta WHERE key = 'hlc')"
+	" BEGIN UPDATE meta SET value = OLD.hlc WHERE key = 'hlc'; END;"
 	"CREATE TABLE IF NOT EXISTS conflicts("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, doc_id TEXT NOT NULL,"
 	" strategy TEXT NOT NULL, winner TEXT NOT NULL, local TEXT, remote TEXT,"
@@ -187,7 +199,7 @@ int cairn__store_step_done(cairn_store *store, sqlite3_stmt *stmt, const char *w
 
 int cairn__store_begin(cairn_store *store)
 {
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_BEGIN);
+	sqlite3_stmt *stmt = cairn__store_stmt(store, store->batch ? STMT_SAVEPOINT : STMT_BEGIN);
 	int rc;
 
 	if (!stmt)
@@ -200,14 +212,17 @@ int cairn__store_begin(cairn_store *store)
 
 int cairn__store_commit(cairn_store *store)
 {
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_COMMIT);
+	sqlite3_stmt *stmt = cairn__store_stmt(store, store->batch ? STMT_RELEASE : STMT_COMMIT);
 	int rc;
 
 	if (!stmt)
 		return cairn__error_code();
 	rc = cairn__store_step_done(store, stmt, "committing");
-	if (rc == 0)
+	if (rc == 0) {
 		store->in_transaction = 0;
+		if (!store->batch) /* a batch's RELEASE commits nothing yet */
+			cairn__replicator_committed(store); /* wakes this process's replicator */
+	}
 	return rc;
 }
 
@@ -215,6 +230,23 @@ void cairn__store_rollback(cairn_store *store)
 {
 	sqlite3_stmt *stmt;
 
+	if (store->batch) {
+		/* Undo this write only: the batch around it stays open. */
+		if (!store->in_transaction)
+			return;
+		stmt = cairn__store_stmt(store, STMT_ROLLBACK_TO);
+		if (stmt) {
+			sqlite3_step(stmt);
+			sqlite3_reset(stmt);
+		}
+		stmt = cairn__store_stmt(store, STMT_RELEASE);
+		if (stmt) {
+			sqlite3_step(stmt);
+			sqlite3_reset(stmt);
+		}
+		store->in_transaction = 0;
+		return;
+	}
 	if (!store->in_transaction && sqlite3_get_autocommit(store->db))
 		return;
 	stmt = cairn__store_stmt(store, STMT_ROLLBACK);
@@ -309,16 +341,29 @@ int cairn__meta_set_text(cairn_store *store, const char *key, const char *value)
 
 int cairn__store_hlc_tick(cairn_store *store, int64_t *out)
 {
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_NEWEST_HLC);
 	cairn_hlc clock = { 0 };
 	int rc;
 
-	/* The clock lives in meta, not only in memory: other handles on the same file issue
-	 * timestamps too, and the value must survive a restart with a clock that went back. */
+	/* The clock lives in the file, not only in memory: other handles on it issue
+	 * timestamps too, and the value must survive a restart with a clock that went back.
+	 * Every tick stamps the outbox row written with it (in the same transaction), so the
+	 * newest row holds the latest timestamp and meta is not written on every local write
+	 * (a page less per commit); the outbox_keeps_hlc trigger moves a row's timestamp to
+	 * meta when the row leaves, and remote timestamps go to meta (hlc_observe). */
 	rc = cairn__meta_get_int64(store, "hlc", &clock.last);
 	if (rc < 0)
 		return rc;
+	if (!stmt)
+		return cairn__error_code();
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > clock.last)
+		clock.last = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cairn__store_error(store, rc, "reading the clock");
 	*out = cairn__hlc_tick(&clock, cairn__time_now_ms());
-	return cairn__meta_set_int64(store, "hlc", clock.last);
+	return 0;
 }
 
 int cairn__store_hlc_observe(cairn_store *store, int64_t remote)
@@ -510,6 +555,7 @@ void cairn_store_free(cairn_store *store)
 	cairn__resolver_forget(store);
 	if (store->db) {
 		cairn__store_rollback(store);
+		cairn__batch_discard(store);
 		for (int i = 0; i < STMT_COUNT; i++)
 			sqlite3_finalize(store->stmts[i]);
 		sqlite3_close_v2(store->db);
@@ -532,6 +578,18 @@ static int meta_differs(cairn_store *store, const char *key, const char *value, 
 	return 0;
 }
 
+/* Whether the stored remote_mode (sync when unset) differs from `mode`. */
+static int mode_differs(cairn_store *store, cairn_remote_mode mode, int *differs)
+{
+	int64_t current = CAIRN_REMOTE_SYNC;
+	int rc = cairn__meta_get_int64(store, "remote_mode", &current);
+
+	if (rc < 0)
+		return rc;
+	*differs = current != (int64_t)mode;
+	return 0;
+}
+
 /* A different database means the server copy, checkpoint and base versions describe other
  * data: forget them, keep every pending local change (its base becomes 0, so the new
  * database decides by last-write-wins where documents exist). */
@@ -543,7 +601,9 @@ static int forget_server_state(cairn_store *store)
 	rc = exec_sql(store, "DELETE FROM server_docs;"
 		"UPDATE outbox SET base_version = 0 WHERE state = 'pending';"
 		"DELETE FROM docs WHERE pending = 0;"
-		"DELETE FROM meta WHERE key = 'checkpoint';", "forgetting the old remote's state");
+		"DELETE FROM meta WHERE key = 'checkpoint';"
+		"DELETE FROM meta WHERE key LIKE 'rest\\_%' ESCAPE '\\';",
+		"forgetting the old remote's state");
 	if (rc != 0)
 		return rc;
 	rc = sqlite3_prepare_v2(store->db, "SELECT collection, id FROM docs", -1, &stmt, NULL);
@@ -655,8 +715,14 @@ int cairn_store_set_remote(cairn_store *store, const cairn_remote *remote)
 	/* A new URL alone keeps everything: the same server often moves (a new port or host
 	 * name), and the protocol has no server identity to tell a different one apart. */
 	rc = meta_differs(store, "remote_database", remote->database, &database_changed);
+	/* Versions mean change sequences in sync mode and $updatedAt in REST mode: a new mode
+	 * starts over as a new database does. */
+	if (rc == 0 && !database_changed)
+		rc = mode_differs(store, mode, &database_changed);
 	if (rc == 0 && database_changed)
 		rc = forget_server_state(store);
+	if (rc == 0) /* a session token goes only where it was issued (session.c) */
+		rc = cairn__session_remote_changing(store, remote->url, remote->project);
 	if (rc == 0)
 		rc = cairn__meta_set_text(store, "remote_url", remote->url);
 	if (rc == 0)

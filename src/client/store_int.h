@@ -39,6 +39,11 @@ typedef enum {
 	STMT_OUTBOX_BATCH,
 	STMT_OUTBOX_COUNT,
 	STMT_CONFLICT_INSERT,
+	STMT_POLICY_GET,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STMT_ROLLBACK_TO,
+	STMT_OUTBOX_NEWEST_HLC,
 	STMT_COUNT
 } cairn__stmt_id;
 
@@ -49,6 +54,7 @@ struct cairn_store {
 	char database[40];           /* the remote database, "" when none ($databaseId) */
 	sqlite3_stmt *stmts[STMT_COUNT];
 	int in_transaction;          /* 1 between cairn__store_begin and commit/rollback */
+	struct cairn__batch *batch;  /* the open cairn_store_batch_begin (batch.c), or NULL */
 };
 
 /* A reset statement ready for binding, or NULL with the error set. */
@@ -59,9 +65,13 @@ int cairn__store_error(cairn_store *store, int sqlite_rc, const char *what);
 int cairn__store_step_done(cairn_store *store, sqlite3_stmt *stmt, const char *what);
 
 /* BEGIN IMMEDIATE (waits busy_timeout_ms, then CAIRN_EBUSY), COMMIT, ROLLBACK. Rollback is
- * safe to call when no transaction is open. */
+ * safe to call when no transaction is open. Inside a batch (batch.c) they are SAVEPOINT,
+ * RELEASE and ROLLBACK TO: each write stays atomic and the batch commits them together. */
 int cairn__store_begin(cairn_store *store);
 int cairn__store_commit(cairn_store *store);
+/* After a commit on `store`: wakes the replicators of this process that follow the same file
+ * (replicator_thread.c), so a local write is pushed without waiting for their poll. */
+void cairn__replicator_committed(cairn_store *store);
 void cairn__store_rollback(cairn_store *store);
 
 /* Meta values (key/value). get: 1 and the value if set, 0 if unset, or a negative code.
@@ -71,8 +81,8 @@ int cairn__meta_get_text(cairn_store *store, const char *key, char **out);
 int cairn__meta_set_int64(cairn_store *store, const char *key, int64_t value);
 int cairn__meta_set_text(cairn_store *store, const char *key, const char *value);
 
-/* Issues the next HLC timestamp from the persisted clock (call inside a transaction: the
- * new value is written back in it). */
+/* Issues the next HLC timestamp from the persisted clock (call inside a transaction, and
+ * stamp an outbox row written in it with the timestamp: that row is what persists it). */
 int cairn__store_hlc_tick(cairn_store *store, int64_t *out);
 /* Absorbs a remote timestamp into the persisted clock (inside a transaction). */
 int cairn__store_hlc_observe(cairn_store *store, int64_t remote);
@@ -174,6 +184,11 @@ int cairn__push_reject(cairn_store *store, const cairn__mutation *mutation, cons
  * the page. */
 int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_store *store,
 	json_object *page);
+/* The same, storing the page's checkpoint only when `store_checkpoint` (a resync of one
+ * collection pulls from 0 beside the store's checkpoint: sync_scope.c). A change marked
+ * "purge" drops the local copy (cairn__scope_purge) instead of writing it. */
+int cairn__pull_apply_page(uint64_t *applied, int *more, int64_t *checkpoint,
+	cairn_store *store, json_object *page, int store_checkpoint);
 
 /* ---- conflict resolution (conflict.c) -------------------------------------------------- */
 
@@ -245,10 +260,43 @@ int64_t cairn__backoff_delay(long initial_ms, long max_ms, unsigned attempt, uin
 
 /* ---- change listeners (listeners.c): the hooks that fire them after a commit ---------- */
 
+/* ---- batches (batch.c) ----------------------------------------------------------------- */
+
+/* CAIRN_EINVALID naming `what` when a batch is open on the handle (calls that must not run
+ * inside one, such as a sync round), else 0. */
+int cairn__batch_refuse(cairn_store *store, const char *what);
+/* Inside a batch: keeps a local change for the listeners until the batch commits (called
+ * only while someone listens; a listener added during a batch hears the writes made after
+ * it). 1 when the change was taken, 0 when no batch is open. */
+int cairn__batch_defer_change(cairn_store *store, const char *op, const char *collection,
+	const char *id);
+/* Rolls back and frees an open batch (cairn_store_free). */
+void cairn__batch_discard(cairn_store *store);
+
 /* After a local write of `op` on collection/id; does nothing unless rc == 0. */
 void cairn__listeners_local(cairn_store *store, int rc, const char *op, const char *collection,
 	const char *id);
 /* After a pull page (`changes`, the page's array) committed; does nothing unless rc == 0. */
 void cairn__listeners_pulled(cairn_store *store, int rc, json_object *changes);
+/* After a commit that changed the local view of collection/id for a reason other than a
+ * local write (e.g. a push conflict the server won). */
+void cairn__listeners_view(cairn_store *store, const char *collection, const char *id,
+	int deleted, cairn_change_source source);
+
+/* Records the replicator's status in meta when its state, pending count or error changed
+ * (replicator_state.c; best effort, on the replicator thread's own handle). */
+void cairn__replicator_record(cairn_store *store, const cairn_replicator_status *status);
+
+/* ---- views a push reply changed (view_watch.c) ---------------------------------------- */
+
+typedef struct cairn__view_watch cairn__view_watch;
+/* Remembers the view of collection/id before the push reply touches it (inside the
+ * transaction; *watch is created on first use and starts NULL). */
+int cairn__view_watch_before(cairn__view_watch **watch, cairn_store *store,
+	const char *collection, const char *id);
+/* Compares every remembered view with the view now (before the commit). */
+int cairn__view_watch_after(cairn__view_watch *watch, cairn_store *store);
+/* After the commit (rc 0): tells the listeners of every view that changed; then frees. */
+void cairn__view_watch_finish(cairn__view_watch *watch, cairn_store *store, int rc);
 
 #endif

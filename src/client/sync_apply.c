@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client/store_int.h"
+#include "client/sync_scope.h"
 #include "util/error.h"
 #include "util/hlc.h"
 #include "util/id.h"
@@ -673,6 +674,7 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	json_object *results = NULL;
 	sqlite3_stmt *guarded = NULL;
 	unsigned char *view_set = NULL;
+	cairn__view_watch *watch = NULL; /* views a conflict or rejection may change */
 	int rc;
 
 	memset(tally, 0, sizeof(*tally));
@@ -730,9 +732,13 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 			view_set[i] = (unsigned char)direct;
 			tally->applied++;
 		} else if (strcmp(status, "conflict") == 0) {
-			rc = apply_conflict(tally, store, m, prev, result);
+			rc = cairn__view_watch_before(&watch, store, m->collection, m->doc_id);
+			if (rc == 0)
+				rc = apply_conflict(tally, store, m, prev, result);
 		} else if (strcmp(status, "rejected") == 0) {
-			rc = apply_rejected(store, m, prev, result);
+			rc = cairn__view_watch_before(&watch, store, m->collection, m->doc_id);
+			if (rc == 0)
+				rc = apply_rejected(store, m, prev, result);
 			tally->rejected++;
 		} else {
 			rc = cairn__error_set(CAIRN_ESERVER, "the server's push reply has an unknown "
@@ -745,12 +751,15 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	if (rc == 0)
 		rc = cairn__bases_prune(store);
 	if (rc == 0)
+		rc = cairn__view_watch_after(watch, store);
+	if (rc == 0)
 		rc = cairn__store_commit(store);
 cleanup:
 	if (rc != 0) {
 		cairn__store_rollback(store);
 		memset(tally, 0, sizeof(*tally));
 	}
+	cairn__view_watch_finish(watch, store, rc);
 	sqlite3_finalize(guarded);
 	free(view_set);
 	return rc;
@@ -760,6 +769,7 @@ int cairn__push_reject(cairn_store *store, const cairn__mutation *m, const char 
 {
 	json_object *result = NULL;
 	json_object *error = NULL;
+	cairn__view_watch *watch = NULL;
 	char prev[64];
 	int found = 0;
 	int pending = 0;
@@ -770,6 +780,9 @@ int cairn__push_reject(cairn_store *store, const cairn__mutation *m, const char 
 		return rc;
 	rc = outbox_row(&found, &pending, prev, sizeof(prev), store, m->mutation_id);
 	if (rc != 0 || !found || !pending)
+		goto cleanup;
+	rc = cairn__view_watch_before(&watch, store, m->collection, m->doc_id);
+	if (rc != 0)
 		goto cleanup;
 	result = json_object_new_object();
 	error = json_object_new_object();
@@ -783,6 +796,8 @@ int cairn__push_reject(cairn_store *store, const cairn__mutation *m, const char 
 	rc = apply_rejected(store, m, prev, result);
 	if (rc == 0)
 		rc = cairn__view_recompute(store, m->collection, m->doc_id);
+	if (rc == 0)
+		rc = cairn__view_watch_after(watch, store);
 cleanup:
 	json_object_put(error);
 	json_object_put(result);
@@ -790,6 +805,7 @@ cleanup:
 		rc = cairn__store_commit(store);
 	if (rc != 0)
 		cairn__store_rollback(store);
+	cairn__view_watch_finish(watch, store, rc);
 	return rc;
 }
 
@@ -809,6 +825,7 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 	int known = 0;
 	int pending = 0;
 	int written = 0;
+	int purge = 0;
 	int rc;
 
 	if (!json_object_is_type(change, json_type_object) ||
@@ -818,6 +835,14 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 		!cairn__json_get_int64(change, "version", &version) || version <= 0)
 		return cairn__error_set(CAIRN_ESERVER, "the server's pull reply is malformed: a "
 			"change without a valid collection, id and version");
+	cairn__json_get_bool(change, "purge", &purge);
+	if (purge) {
+		/* Out of this device's scope or no longer readable: drop the local copy only. */
+		rc = cairn__scope_purge(&written, store, collection, id, version);
+		if (rc == 0 && written)
+			(*applied)++;
+		return rc;
+	}
 	cairn__json_get_int64(change, "hlc", &hlc);
 	cairn__json_get_string(change, "author", &author);
 	cairn__json_get_bool(change, "deleted", &deleted);
@@ -869,6 +894,12 @@ cleanup:
 int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_store *store,
 	json_object *page)
 {
+	return cairn__pull_apply_page(applied, more, checkpoint, store, page, 1);
+}
+
+int cairn__pull_apply_page(uint64_t *applied, int *more, int64_t *checkpoint,
+	cairn_store *store, json_object *page, int store_checkpoint)
+{
 	json_object *changes = NULL;
 	sqlite3_stmt *guarded = NULL;
 	int64_t max_hlc = 0;
@@ -897,7 +928,7 @@ int cairn__pull_apply(uint64_t *applied, int *more, int64_t *checkpoint, cairn_s
 			json_object_array_get_idx(changes, i));
 	if (rc == 0 && max_hlc > 0)
 		rc = cairn__store_hlc_observe(store, max_hlc);
-	if (rc == 0)
+	if (rc == 0 && store_checkpoint)
 		rc = cairn__meta_set_int64(store, "checkpoint", *checkpoint);
 	if (rc == 0)
 		rc = cairn__store_commit(store);

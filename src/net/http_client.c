@@ -17,6 +17,7 @@ struct cairn__http_client {
 	CURL *curl;                  /* reused across requests: keep-alive */
 	struct curl_slist *headers;  /* project, key, content type */
 	char *base_url;              /* without a trailing slash */
+	char *ca_file;               /* PEM CA certificates for https://, or NULL: the system's */
 	long timeout_ms;
 	char curl_error[CURL_ERROR_SIZE];
 };
@@ -120,6 +121,9 @@ int cairn__http_client_new(cairn__http_client **out, const char *base_url, const
 		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory creating an HTTP client");
 		goto cleanup;
 	}
+	/* libcurl's defaults, stated: https:// always verifies the chain and the host name. */
+	curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 cleanup:
 	if (rc != 0) {
 		cairn__http_client_free(client);
@@ -137,7 +141,53 @@ void cairn__http_client_free(cairn__http_client *client)
 		curl_easy_cleanup(client->curl);
 	curl_slist_free_all(client->headers);
 	free(client->base_url);
+	free(client->ca_file);
 	free(client);
+}
+
+int cairn__http_client_add_header(cairn__http_client *client, const char *name,
+	const char *value)
+{
+	int failed = 0;
+
+	if (!name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") ||
+		strlen(name) + strlen(value) > 1000)
+		return cairn__error_set(CAIRN_EINVALID, "a request header may not hold a line break "
+			"or be that long");
+	client->headers = append_header(client->headers, name, value, &failed);
+	return failed ? cairn__error_set(CAIRN_ENOMEM, "out of memory adding a request header") : 0;
+}
+
+int cairn__http_client_response_header(char **out, cairn__http_client *client,
+	const char *name, const char *prefix)
+{
+	struct curl_header *header = NULL;
+
+	*out = NULL;
+	for (size_t index = 0;; index++) {
+		if (curl_easy_header(client->curl, name, index, CURLH_HEADER, -1, &header) !=
+			CURLHE_OK)
+			return 0;
+		if (!prefix || strncmp(header->value, prefix, strlen(prefix)) == 0)
+			break;
+		if (index + 1 >= header->amount)
+			return 0;
+	}
+	*out = strdup(header->value);
+	return *out ? 1 : cairn__error_set(CAIRN_ENOMEM, "out of memory reading a header");
+}
+
+int cairn__http_client_set_ca_file(cairn__http_client *client, const char *ca_file)
+{
+	char *copy = NULL;
+
+	if (ca_file && *ca_file && !(copy = strdup(ca_file)))
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory setting the CA file");
+	free(client->ca_file);
+	client->ca_file = copy;
+	/* NULL puts back libcurl's built-in default: the system's CA bundle. */
+	curl_easy_setopt(client->curl, CURLOPT_CAINFO, copy);
+	return 0;
 }
 
 void cairn__http_client_response_clear(cairn__http_response *response)
@@ -204,6 +254,15 @@ int cairn__http_request(cairn__http_response *out, cairn__http_client *client,
 		else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL)
 			rc = cairn__error_set(CAIRN_EINVALID, "the remote URL %s is not usable: %s",
 				url, detail);
+		else if (code == CURLE_PEER_FAILED_VERIFICATION)
+			/* Not "offline": trying again will not help until the certificate or the
+			 * trusted CAs change. */
+			rc = cairn__error_set(CAIRN_ESERVER, "the TLS certificate of %s was refused: %s "
+				"(trust its CA with the remote's CA file, `cairn remote --ca-file`)", url,
+				detail);
+		else if (code == CURLE_SSL_CACERT_BADFILE)
+			rc = cairn__error_set(CAIRN_EINVALID, "cannot use the CA file %s for %s: %s",
+				client->ca_file ? client->ca_file : "(system default)", url, detail);
 		else
 			/* Refused, unresolvable, timed out, reset mid-reply: all mean the server is not
 			 * reachable right now; the caller keeps its data and tries again later. */
@@ -249,4 +308,42 @@ const char *cairn__http_error_message(const cairn__http_response *response, char
 	if (!buffer[0])
 		snprintf(buffer, size, "HTTP %ld with an empty body", response->status);
 	return buffer;
+}
+
+int cairn__http_request_with_header(cairn__http_response *out, cairn__http_client *client,
+	const char *method, const char *path, const char *header, const char *body,
+	size_t body_length)
+{
+	struct curl_slist *saved = client->headers;
+	struct curl_slist *list = NULL;
+	int rc;
+
+	if (!header)
+		return cairn__http_request(out, client, method, path, body, body_length);
+	memset(out, 0, sizeof(*out));
+	/* A copy of the client's headers plus this one, used for this request only. */
+	for (struct curl_slist *node = saved; node; node = node->next) {
+		struct curl_slist *grown = curl_slist_append(list, node->data);
+
+		if (!grown) {
+			curl_slist_free_all(list);
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory building request headers");
+		}
+		list = grown;
+	}
+	{
+		struct curl_slist *grown = curl_slist_append(list, header);
+
+		if (!grown) {
+			curl_slist_free_all(list);
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory building request headers");
+		}
+		list = grown;
+	}
+	client->headers = list;
+	rc = cairn__http_request(out, client, method, path, body, body_length);
+	client->headers = saved;
+	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, saved);
+	curl_slist_free_all(list);
+	return rc;
 }

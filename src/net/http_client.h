@@ -20,6 +20,15 @@ typedef struct {
 int cairn__http_client_new(cairn__http_client **out, const char *base_url, const char *project,
 	const char *api_key, long timeout_ms);
 void cairn__http_client_free(cairn__http_client *client);
+/* Sends the header `name`: `value` on every later request of this client too (e.g.
+ * X-Appwrite-Session). CAIRN_EINVALID for a line break in it; CAIRN_ENOMEM. */
+int cairn__http_client_add_header(cairn__http_client *client, const char *name,
+	const char *value);
+/* Trusts the CA certificates in the PEM file `ca_file` for https:// (NULL: the system's
+ * CAs again). Certificate chain and host name are always verified; a refused certificate
+ * makes requests fail with CAIRN_ESERVER ("the TLS certificate of URL was refused: ..."),
+ * an unreadable CA file with CAIRN_EINVALID. 0 or CAIRN_ENOMEM. */
+int cairn__http_client_set_ca_file(cairn__http_client *client, const char *ca_file);
 
 /* Sends `method` `base_url` + `path` with an optional JSON `body` (NULL: none) and fills *out
  * (clear it with cairn__http_client_response_clear). Returns 0 whenever the server
@@ -28,7 +37,17 @@ void cairn__http_client_free(cairn__http_client *client);
  * too large to hold. */
 int cairn__http_request(cairn__http_response *out, cairn__http_client *client,
 	const char *method, const char *path, const char *body, size_t body_length);
+/* cairn__http_request with one more header line ("Name: value", e.g. X-Appwrite-Timestamp)
+ * for this request only; NULL `header` is a plain cairn__http_request. */
+int cairn__http_request_with_header(cairn__http_response *out, cairn__http_client *client,
+	const char *method, const char *path, const char *header, const char *body,
+	size_t body_length);
 void cairn__http_client_response_clear(cairn__http_response *response);
+/* The value of the last response's header `name` (case-insensitive; the first of several
+ * whose value starts with `prefix`, or the first when `prefix` is NULL) as a malloc'd copy
+ * in *out. Returns 1 found, 0 not found (*out NULL), or CAIRN_ENOMEM. */
+int cairn__http_client_response_header(char **out, cairn__http_client *client,
+	const char *name, const char *prefix);
 
 /* The "message" of an Appwrite error body, or a short excerpt of the body; never NULL.
  * Writes into `buffer`. */

@@ -1,11 +1,16 @@
-/* websocket.c: the realtime WebSocket client on libwebsockets' client role: one lws context
- * per connection, serviced only from the calling thread, with complete text messages queued
- * for cairn__ws_read. */
+/* websocket.c: the realtime WebSocket client (ws:// and wss://) on libwebsockets' client
+ * role: one lws context per connection, serviced only from the calling thread, with complete
+ * text messages queued for cairn__ws_read. */
 #include "net/websocket.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <curl/curl.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -36,20 +41,56 @@ typedef struct ws_out {
 
 struct cairn__ws {
 	struct lws_context *context;
+	SSL_CTX *ssl_ctx;           /* wss://: ours, given to lws; freed after the context */
 	struct lws *wsi;            /* NULL once lws has dropped the connection */
 	int fd;
 	int established;
 	int closed;                 /* the connection failed or closed: reads end offline */
 	unsigned http_status;       /* a refused upgrade's status, when lws reports it */
 	char error[160];            /* lws's reason for a failed connect */
+	char cert_error[160];       /* why the server's certificate was refused, if it was */
 	char *partial;              /* a fragmented message being collected */
 	size_t partial_length;
 	int partial_binary;
 	ws_message *in_head, *in_tail;
 	ws_out *out_head, *out_tail;
+	const char *session;        /* X-Appwrite-Session for the upgrade (borrowed), or NULL */
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+/*
+ * lws 4.1.6 allocates new process-wide OpenSSL ex-data indexes each time a context is created
+ * with LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT, and frees its client SSL_CTX only if it finds
+ * its bookkeeping at the current index. With two wss:// connections alive at once (two
+ * replicators), destroying the older context leaked its SSL_CTX and CA store (~700 KB,
+ * measured under ASan). So the client SSL_CTX is ours (provided_client_ssl_ctx, which lws
+ * never frees), and contexts are created and destroyed one at a time.
+ */
+static pthread_mutex_t context_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The client SSL_CTX for wss://, trusting only `ca_file`. lws sets peer verification and the
+ * expected host name on each connection. */
+static int make_ssl_ctx(SSL_CTX **out, const char *ca_file)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char reason[256] = "";
+
+	*out = NULL;
+	if (!ctx)
+		return cairn__error_set(CAIRN_ENOMEM, "could not set up TLS for realtime");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return cairn__error_set(CAIRN_EINVALID, "cannot use the CA file %s for realtime: %s",
+			ca_file, reason);
+	}
+	*out = ctx;
+	return 0;
+}
 
 /* Errors only, and a NULL emitter keeps whatever emitter the in-process server installed
  * (the level is process-wide in lws). */
@@ -145,6 +186,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (!ws)
 		return 0;
 	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		/* OpenSSL's verdict on the server's certificate (length = preverify_ok); lws
+		 * keeps it when we return 0. We only keep the reason, for the error message. */
+		if (!length && user && !ws->cert_error[0])
+			snprintf(ws->cert_error, sizeof(ws->cert_error), "%s",
+				X509_verify_cert_error_string(X509_STORE_CTX_get_error(user)));
+		return 0;
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		if (ws->session && ws->session[0]) {
+			unsigned char **cursor = (unsigned char **)in;
+
+			if (lws_add_http_header_by_name(wsi,
+				(const unsigned char *)"x-appwrite-session:",
+				(const unsigned char *)ws->session, (int)strlen(ws->session), cursor,
+				*cursor + length))
+				return -1;
+		}
+		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (wsi == ws->wsi || !ws->established) {
 			ws->http_status = lws_http_client_http_response(wsi);
@@ -195,19 +254,26 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-/* Splits "http://HOST:PORT/PATH" (PATH without trailing slash). */
+/* Splits "http[s]://HOST:PORT/PATH" (PATH without trailing slash); *tls for https. */
 static int parse_url(char *host, size_t host_size, int *port, char *path, size_t path_size,
-	const char *url)
+	int *tls, const char *url)
 {
 	const char *p, *slash, *colon;
 	size_t length;
 	char *end = NULL;
-	long value = 80;
+	long value;
 
-	if (strncasecmp(url, "http://", 7) != 0)
-		return cairn__error_set(CAIRN_EINVALID, "realtime needs an http:// remote URL "
-			"(got '%s'); wss:// is not supported yet", url);
-	p = url + 7;
+	if (strncasecmp(url, "http://", 7) == 0) {
+		*tls = 0;
+		p = url + 7;
+	} else if (strncasecmp(url, "https://", 8) == 0) {
+		*tls = 1;
+		p = url + 8;
+	} else {
+		return cairn__error_set(CAIRN_EINVALID, "realtime needs an http:// or https:// "
+			"remote URL (got '%s')", url);
+	}
+	value = *tls ? 443 : 80;
 	slash = strchr(p, '/');
 	length = slash ? (size_t)(slash - p) : strlen(p);
 	if (p[0] == '[') {
@@ -261,18 +327,41 @@ static void service_wait(cairn__ws *ws, int ms, int want_out)
 	service_now(ws);
 }
 
+/* The CA bundle libcurl uses by default, so that https:// and wss:// trust the same CAs when
+ * the remote names no CA file. */
+static const char *system_ca_file(void)
+{
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+
+	if (info && info->age >= CURLVERSION_SEVENTH && info->cainfo && info->cainfo[0])
+		return info->cainfo;
+	return "/etc/ssl/certs/ca-certificates.crt";
+}
+
 int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project,
 	long timeout_ms)
+{
+	return cairn__ws_connect_ca(out, base_url, project, NULL, timeout_ms);
+}
+
+int cairn__ws_connect_ca(cairn__ws **out, const char *base_url, const char *project,
+	const char *ca_file, long timeout_ms)
+{
+	return cairn__ws_connect_session(out, base_url, project, ca_file, NULL, timeout_ms);
+}
+
+int cairn__ws_connect_session(cairn__ws **out, const char *base_url, const char *project,
+	const char *ca_file, const char *session, long timeout_ms)
 {
 	struct lws_context_creation_info info;
 	struct lws_client_connect_info connect;
 	char host[256], host_header[300], path[512], request_path[1024];
 	int64_t deadline = cairn__time_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
 	cairn__ws *ws = NULL;
-	int port = 80, n, rc;
+	int port = 80, tls = 0, n, rc;
 
 	*out = NULL;
-	rc = parse_url(host, sizeof(host), &port, path, sizeof(path), base_url);
+	rc = parse_url(host, sizeof(host), &port, path, sizeof(path), &tls, base_url);
 	if (rc < 0)
 		return rc;
 	n = snprintf(request_path, sizeof(request_path), "%s/realtime?project=%s", path, project);
@@ -286,6 +375,7 @@ int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project
 	if (!ws)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	ws->fd = -1;
+	ws->session = session; /* only read during the handshake, inside this call */
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
@@ -296,7 +386,17 @@ int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project
 	 * fd table from the process ulimit, per connection. */
 	info.fd_limit_per_thread = 16;
 	info.connect_timeout_secs = (unsigned)((timeout_ms > 0 ? timeout_ms : 10000) / 1000 + 1);
+	if (tls) {
+		/* lws's OpenSSL client: chain and host name verified (no LCCSCF_ALLOW_* flags). */
+		rc = make_ssl_ctx(&ws->ssl_ctx, ca_file && *ca_file ? ca_file : system_ca_file());
+		if (rc < 0)
+			goto cleanup;
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.provided_client_ssl_ctx = ws->ssl_ctx;
+	}
+	pthread_mutex_lock(&context_lock);
 	ws->context = lws_create_context(&info);
+	pthread_mutex_unlock(&context_lock);
 	if (!ws->context) {
 		rc = cairn__error_set(CAIRN_ENOMEM, "could not set up the realtime connection");
 		goto cleanup;
@@ -309,7 +409,7 @@ int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project
 	connect.host = host_header;
 	connect.origin = host_header;
 	connect.protocol = NULL; /* no subprotocol: the server offers none */
-	connect.ssl_connection = 0;
+	connect.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
 	connect.local_protocol_name = protocols[0].name;
 	connect.pwsi = &ws->wsi;
 	if (!lws_client_connect_via_info(&connect) || (!ws->wsi && !ws->closed)) {
@@ -330,6 +430,10 @@ int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project
 		if (ws->http_status && ws->http_status != 101 && ws->http_status < 500)
 			rc = cairn__error_set(CAIRN_ESERVER, "the server refused the realtime "
 				"connection: HTTP %u", ws->http_status);
+		else if (tls && ws->cert_error[0])
+			rc = cairn__error_set(CAIRN_ESERVER, "the TLS certificate of %s was refused "
+				"for realtime: %s (trust its CA with the remote's CA file, `cairn remote "
+				"--ca-file`)", base_url, ws->cert_error);
 		else if (ws->error[0])
 			rc = cairn__error_set(CAIRN_EOFFLINE, "cannot open realtime at %s: %s",
 				base_url, ws->error);
@@ -338,6 +442,7 @@ int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project
 				base_url);
 		goto cleanup;
 	}
+	ws->session = NULL;
 	*out = ws;
 	ws = NULL;
 	rc = 0;
@@ -351,9 +456,13 @@ void cairn__ws_free(cairn__ws *ws)
 	if (!ws)
 		return;
 	/* Destroying the context closes the connection; its callbacks still see `ws`. */
-	if (ws->context)
+	if (ws->context) {
+		pthread_mutex_lock(&context_lock);
 		lws_context_destroy(ws->context);
+		pthread_mutex_unlock(&context_lock);
+	}
 	ws->context = NULL;
+	SSL_CTX_free(ws->ssl_ctx);
 	while (ws->in_head) {
 		ws_message *m = ws->in_head;
 

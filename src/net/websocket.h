@@ -1,4 +1,4 @@
-/* websocket.h: the realtime API's WebSocket client (ws:// only), on libwebsockets' client role. */
+/* websocket.h: the realtime API's WebSocket client (ws:// and wss://), on libwebsockets' client role. */
 #ifndef CAIRN_NET_WEBSOCKET_H
 #define CAIRN_NET_WEBSOCKET_H
 
@@ -15,10 +15,20 @@
 typedef struct cairn__ws cairn__ws;
 
 /* Opens ws://HOST:PORT<path of base_url>/realtime?project=<project> for `base_url`
- * ("http://127.0.0.1:8080/v1"). CAIRN_EOFFLINE when the server cannot be reached or does not
- * switch protocols within `timeout_ms`; CAIRN_EINVALID for a URL that is not http://. */
+ * ("http://127.0.0.1:8080/v1"), or wss:// for an https:// base_url. CAIRN_EOFFLINE when the
+ * server cannot be reached or does not switch protocols within `timeout_ms`; CAIRN_EINVALID
+ * for a URL that is neither http:// nor https://. */
 int cairn__ws_connect(cairn__ws **out, const char *base_url, const char *project,
 	long timeout_ms);
+/* The same, trusting the CA certificates in the PEM file `ca_file` for wss:// (NULL or "":
+ * the system's, as libcurl uses). The certificate chain and host name are always verified;
+ * a refused certificate is CAIRN_ESERVER ("the TLS certificate of URL was refused ..."). */
+int cairn__ws_connect_ca(cairn__ws **out, const char *base_url, const char *project,
+	const char *ca_file, long timeout_ms);
+/* The same, sending `session` (an Appwrite session token; NULL or "": none) as the
+ * X-Appwrite-Session header of the upgrade request. */
+int cairn__ws_connect_session(cairn__ws **out, const char *base_url, const char *project,
+	const char *ca_file, const char *session, long timeout_ms);
 void cairn__ws_free(cairn__ws *ws);
 
 /* The socket, for poll(). */

@@ -44,22 +44,36 @@ static const route routes[] = {
 	{ "GET", "databases/:/collections/:", AUTH_KEY, cairn__api_collection_get },
 	{ "PUT", "databases/:/collections/:", AUTH_KEY, cairn__api_collection_update },
 	{ "DELETE", "databases/:/collections/:", AUTH_KEY, cairn__api_collection_delete },
-	{ "GET", "databases/:/collections/:/documents", AUTH_KEY, cairn__api_documents_list },
-	{ "POST", "databases/:/collections/:/documents", AUTH_KEY, cairn__api_document_create },
+	/* Document and sync routes take any caller of the project: their handlers check
+	 * permissions (server/permissions.h); the bulk ones answer non-keys themselves. */
+	{ "GET", "databases/:/collections/:/documents", AUTH_PROJECT, cairn__api_documents_list },
+	{ "POST", "databases/:/collections/:/documents", AUTH_PROJECT,
+		cairn__api_document_create },
 	{ "PUT", "databases/:/collections/:/documents", AUTH_KEY,
 		cairn__api_documents_bulk_upsert },
 	{ "PATCH", "databases/:/collections/:/documents", AUTH_KEY,
 		cairn__api_documents_bulk_update },
 	{ "DELETE", "databases/:/collections/:/documents", AUTH_KEY,
 		cairn__api_documents_bulk_delete },
-	{ "GET", "databases/:/collections/:/documents/:", AUTH_KEY, cairn__api_document_get },
-	{ "PATCH", "databases/:/collections/:/documents/:", AUTH_KEY,
+	{ "GET", "databases/:/collections/:/documents/:", AUTH_PROJECT,
+		cairn__api_document_get },
+	{ "PATCH", "databases/:/collections/:/documents/:", AUTH_PROJECT,
 		cairn__api_document_update },
-	{ "PUT", "databases/:/collections/:/documents/:", AUTH_KEY, cairn__api_document_upsert },
-	{ "DELETE", "databases/:/collections/:/documents/:", AUTH_KEY,
+	{ "PUT", "databases/:/collections/:/documents/:", AUTH_PROJECT,
+		cairn__api_document_upsert },
+	{ "DELETE", "databases/:/collections/:/documents/:", AUTH_PROJECT,
 		cairn__api_document_delete },
-	{ "POST", "sync/databases/:/pull", AUTH_KEY, cairn__api_sync_pull },
-	{ "POST", "sync/databases/:/push", AUTH_KEY, cairn__api_sync_push },
+	{ "POST", "sync/databases/:/pull", AUTH_PROJECT, cairn__api_sync_pull },
+	{ "POST", "sync/databases/:/push", AUTH_PROJECT, cairn__api_sync_push },
+	/* accounts (api_account.c); the handlers check for a signed-in user themselves */
+	{ "POST", "account", AUTH_PROJECT, cairn__api_account_create },
+	{ "GET", "account", AUTH_PROJECT, cairn__api_account_get },
+	{ "POST", "account/sessions/email", AUTH_PROJECT, cairn__api_account_session_create },
+	{ "POST", "account/sessions", AUTH_PROJECT, cairn__api_account_session_create },
+	{ "GET", "account/sessions", AUTH_PROJECT, cairn__api_account_sessions_list },
+	{ "DELETE", "account/sessions", AUTH_PROJECT, cairn__api_account_sessions_delete },
+	{ "GET", "account/sessions/:", AUTH_PROJECT, cairn__api_account_session_get },
+	{ "DELETE", "account/sessions/:", AUTH_PROJECT, cairn__api_account_session_delete },
 };
 
 int cairn__api_new(cairn_api **out, const cairn_storage_backend *backend, cairn_storage *storage,
@@ -85,6 +99,10 @@ int cairn__api_new(cairn_api **out, const cairn_storage_backend *backend, cairn_
 		cairn__api_free(api);
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory creating the API");
 	}
+	if (cairn__api_accounts_init(api) < 0) {
+		cairn__api_free(api);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory creating the API");
+	}
 	*out = api;
 	return 0;
 }
@@ -101,23 +119,29 @@ void cairn__api_free(cairn_api *api)
 			*key++ = '\0';
 	}
 	free(api->api_key);
+	cairn__api_accounts_free(api);
 	free(api);
 }
 
 /* ---- auth ---------------------------------------------------------------------------- */
 
-/* Compares a secret in time that depends only on the expected secret's length. */
-static int secret_equal(const char *given, const char *expected)
-{
-	size_t given_length = strlen(given);
-	size_t expected_length = strlen(expected);
-	volatile unsigned char difference = given_length != expected_length;
+/* API keys are checked by cairn__api_key_accepted (api_caller.c, shared with realtime). */
 
-	for (size_t i = 0; i < expected_length; i++) {
-		unsigned char g = i < given_length ? (unsigned char)given[i] : 0;
-		difference |= (unsigned char)(g ^ (unsigned char)expected[i]);
-	}
-	return difference == 0;
+/* Sets ctx->caller from the request's session, if any. A bad token answers 401
+ * user_invalid_token (0), except where sign-in must stay possible. */
+static int resolve_session(cairn_api_request *ctx)
+{
+	int rc = cairn__api_caller_from_headers(ctx->api, ctx->http, &ctx->caller);
+
+	if (rc == 0 || (rc == CAIRN_EAUTH && cairn__api_account_ignores_stale_session(ctx->http)))
+		return 1;
+	if (rc == CAIRN_EAUTH)
+		cairn__http_respond_error(ctx->response, 401, "user_invalid_token",
+			"Invalid token passed in the request.");
+	else
+		cairn__http_respond_error(ctx->response, 500, "general_server_error",
+			"Server Error");
+	return 0;
 }
 
 /* Returns 1 when allowed, else responds and returns 0. */
@@ -142,8 +166,10 @@ static int authorize(cairn_api_request *ctx, auth_level level)
 		goto cleanup;
 	}
 	key = cairn__http_header(ctx->http, "x-appwrite-key");
-	if (key && secret_equal(key, ctx->api->api_key))
+	if (key && cairn__api_key_accepted(ctx->api, key))
 		ctx->caller.kind = CAIRN_CALLER_KEY;
+	else if (!resolve_session(ctx))
+		goto cleanup;
 	if (level == AUTH_KEY) {
 		if (ctx->caller.kind != CAIRN_CALLER_KEY) {
 			cairn__http_respond_error(ctx->response, 401, "general_unauthorized_scope",
@@ -362,6 +388,7 @@ int cairn__api_status_for_code(int code)
 	case CAIRN_ENOTFOUND: return 404;
 	case CAIRN_EEXISTS: return 409;
 	case CAIRN_ECONFLICT: return 409;
+	case CAIRN_EAUTH: return 401; /* a permission refusal (user_unauthorized) */
 	case CAIRN_EINVALID: return 400;
 	case CAIRN_ETOOBIG: return 400;
 	default: return 500;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/api_int.h"
+#include "server/permissions.h"
 #include "util/error.h"
 #include "util/id.h"
 #include "util/json.h"
@@ -27,6 +28,69 @@ static void respond_document_not_found(cairn_api_request *ctx, const char *id)
 {
 	cairn__http_respond_error(ctx->response, 404, "document_not_found",
 		"Document with the requested ID '%s' could not be found.", id);
+}
+
+/* ---- permissions (server/permissions.h) ---- */
+
+static void respond_unauthorized(cairn_api_request *ctx)
+{
+	cairn__http_respond_error(ctx->response, 401, "user_unauthorized", "%s",
+		CAIRN_PERMISSIONS_DENIED_MESSAGE);
+}
+
+/* Loads ctx's database and collection into *out (clear it afterwards, whatever the result),
+ * answering 404 database_not_found / collection_not_found. Returns 0 or a negative code
+ * after having responded. */
+static int load_collection(cairn_api_request *ctx, cairn_storage_collection *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = cairn__api_require_database(ctx);
+	if (rc < 0)
+		return rc;
+	rc = ctx->api->backend->collection_get(out, ctx->api->storage, ctx->database_id,
+		ctx->collection_id);
+	if (rc == CAIRN_ENOTFOUND)
+		cairn__http_respond_error(ctx->response, 404, "collection_not_found",
+			"Collection with the requested ID '%s' could not be found.", ctx->collection_id);
+	else if (rc < 0)
+		cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
+	return rc;
+}
+
+/* A non-key caller may only put roles it holds into permissions: else 401 and -1. */
+static int check_roles(cairn_api_request *ctx, json_object *permissions)
+{
+	char message[256];
+
+	if (cairn__permissions_check_roles(&ctx->caller, permissions, message,
+		sizeof(message)) == 0)
+		return 0;
+	cairn__http_respond_error(ctx->response, 401, "user_unauthorized", "%s", message);
+	return -1;
+}
+
+/* Makes storage check the caller's permission inside the write's transaction. */
+static void guard_write(cairn_storage_write *write, cairn_permissions_guard *guard,
+	cairn_api_request *ctx, const cairn_storage_collection *collection)
+{
+	guard->caller = &ctx->caller;
+	guard->collections = collection;
+	guard->collection_count = 1;
+	write->guard = cairn__permissions_guard_write;
+	write->guard_payload = guard;
+}
+
+/* Bulk routes are API-key only in Appwrite: 401 general_unauthorized_scope otherwise. */
+static int require_key(cairn_api_request *ctx)
+{
+	if (ctx->caller.kind == CAIRN_CALLER_KEY)
+		return 0;
+	cairn__http_respond_error(ctx->response, 401, "general_unauthorized_scope",
+		"User (role: %s) missing scopes ([\"documents.write\"]): bulk document routes "
+		"need an API key.", ctx->caller.kind == CAIRN_CALLER_USER ? "users" : "guests");
+	return -1;
 }
 
 /* Turns a `data` value (an object, or a string holding one, as Appwrite also accepts) into
@@ -155,6 +219,10 @@ static void respond_outcome(cairn_api_request *ctx, const cairn_storage_write *w
 		cairn__http_respond_error(ctx->response, 409, "document_already_exists", "%s",
 			DOCUMENT_EXISTS_MESSAGE);
 		return;
+	case CAIRN_EAUTH:
+		cairn__http_respond_error(ctx->response, 401, outcome->error_type[0] ?
+			outcome->error_type : "user_unauthorized", "%s", message);
+		return;
 	case CAIRN_ECONFLICT:
 		cairn__http_respond_error(ctx->response, 409, "document_update_conflict", "%s",
 			DOCUMENT_CONFLICT_MESSAGE);
@@ -197,34 +265,49 @@ static void write_and_respond(cairn_api_request *ctx, const cairn_storage_write 
 
 /* ---- list and query ------------------------------------------------------------------- */
 
+typedef struct {
+	json_object *models;
+	const cairn_api_caller *caller;             /* with `collection`: keep readable ones */
+	const cairn_storage_collection *collection; /* NULL: keep all */
+} collect_state;
+
 static int collect_document(const cairn_storage_record *record, size_t approx_bytes,
 	void *payload)
 {
+	collect_state *state = payload;
 	json_object *model;
 
 	(void)approx_bytes;
 	if (record->deleted)
 		return 0;
+	if (state->collection && !cairn__permissions_allow(state->caller, state->collection,
+		record, CAIRN_PERMISSION_READ))
+		return 0;
 	model = cairn__model_document(record);
 	if (!model)
 		return CAIRN_ENOMEM;
-	json_object_array_add((json_object *)payload, model);
+	json_object_array_add(state->models, model);
 	return 0;
 }
 
 /* Every live document of ctx's collection as Document models (caller owns), or NULL after
- * responding. */
-static json_object *scan_documents(cairn_api_request *ctx)
+ * responding. With `readable_in` only those the caller may read. */
+static json_object *scan_documents(cairn_api_request *ctx,
+	const cairn_storage_collection *readable_in)
 {
 	json_object *models = json_object_new_array();
+	collect_state state;
 	int rc;
 
 	if (!models) {
 		respond_out_of_memory(ctx);
 		return NULL;
 	}
+	state.models = models;
+	state.caller = &ctx->caller;
+	state.collection = readable_in;
 	rc = ctx->api->backend->document_scan(ctx->api->storage, ctx->database_id,
-		ctx->collection_id, collect_document, models);
+		ctx->collection_id, collect_document, &state);
 	if (rc != 0) {
 		if (rc == CAIRN_ENOMEM)
 			respond_out_of_memory(ctx);
@@ -242,16 +325,29 @@ void cairn__api_documents_list(cairn_api_request *ctx)
 	char **queries = NULL;
 	size_t query_count = cairn__http_query_values(&queries, ctx->http, "queries");
 	json_object *models = NULL;
+	cairn_storage_collection collection;
 
+	memset(&collection, 0, sizeof(collection));
+	if (cairn__api_id_lookup(&queries, &query_count) != 0) {
+		respond_out_of_memory(ctx);
+		goto cleanup;
+	}
 	if (cairn__api_check_queries(ctx, queries, query_count) != 0)
 		goto cleanup;
-	if (cairn__api_require_collection(ctx) != 0)
+	if (load_collection(ctx, &collection) != 0)
 		goto cleanup;
-	models = scan_documents(ctx);
+	/* Appwrite refuses a list outright when nothing could ever be readable. */
+	if (!collection.document_security && !cairn__permissions_allow(&ctx->caller,
+		&collection, NULL, CAIRN_PERMISSION_READ)) {
+		respond_unauthorized(ctx);
+		goto cleanup;
+	}
+	models = scan_documents(ctx, &collection);
 	if (!models)
 		goto cleanup;
 	cairn__api_respond_list(ctx, models, queries, query_count, "documents");
 cleanup:
+	cairn__storage_collection_clear(&collection);
 	json_object_put(models);
 	cairn__http_values_free(queries, query_count);
 }
@@ -307,7 +403,7 @@ static json_object *select_by_body_queries(cairn_api_request *ctx)
 			"Invalid query: %s", cairn_error_last());
 		goto cleanup;
 	}
-	models = scan_documents(ctx);
+	models = scan_documents(ctx, NULL); /* bulk routes: API key only */
 	if (!models)
 		goto cleanup;
 	count = json_object_array_length(models);
@@ -340,30 +436,45 @@ static void create_many(cairn_api_request *ctx, json_object *documents, int upse
 void cairn__api_document_create(cairn_api_request *ctx)
 {
 	cairn_storage_write write;
+	cairn_storage_collection collection;
+	cairn_permissions_guard guard;
 	char id[CAIRN_ID_MAX + 1];
 	json_object *fields = NULL;
 	json_object *permissions = NULL;
+	json_object *stored_permissions = NULL;
 	json_object *documents = NULL;
 
+	memset(&collection, 0, sizeof(collection));
 	if (cairn__api_body_failed(ctx))
 		return;
 	if (json_object_object_get_ex(ctx->body, "documents", &documents)) {
-		create_many(ctx, documents, 0);
+		if (require_key(ctx) == 0)
+			create_many(ctx, documents, 0);
 		return;
 	}
 	if (cairn__api_take_id(ctx, ctx->body, "documentId", id) != 0 ||
 		cairn__api_take_permissions(ctx, ctx->body, "permissions", &permissions) != 0)
 		return;
-	if (cairn__api_require_collection(ctx) != 0)
-		return;
+	if (load_collection(ctx, &collection) != 0 || check_roles(ctx, permissions) != 0)
+		goto cleanup;
 	if (take_data(ctx, 1, &fields) != 0)
-		return;
+		goto cleanup;
+	/* Given permissions with write() expanded, or a signed-in user's defaults. */
+	stored_permissions = cairn__permissions_for_create(&ctx->caller, permissions);
+	if (!stored_permissions) {
+		respond_out_of_memory(ctx);
+		goto cleanup;
+	}
 	init_write(&write, ctx, CAIRN_WRITE_CREATE, id);
 	write.data = fields;
-	write.permissions = permissions;
+	write.permissions = stored_permissions;
+	guard_write(&write, &guard, ctx, &collection);
 	/* Privileged callers' $createdAt/$updatedAt in data are not honoured: stripped. */
 	write_and_respond(ctx, &write, 201);
+cleanup:
+	json_object_put(stored_permissions);
 	json_object_put(fields);
+	cairn__storage_collection_clear(&collection);
 }
 
 void cairn__api_document_get(cairn_api_request *ctx)
@@ -374,9 +485,11 @@ void cairn__api_document_get(cairn_api_request *ctx)
 	cairn_query *query = NULL;
 	json_object *model = NULL;
 	json_object *page = NULL;
+	cairn_storage_collection collection;
 	int rc;
 
 	memset(&record, 0, sizeof(record));
+	memset(&collection, 0, sizeof(collection));
 	if (cairn__api_check_queries(ctx, queries, query_count) != 0)
 		goto cleanup;
 	if (cairn__query_parse(&query, (const char *const *)queries, query_count) != 0) {
@@ -384,11 +497,13 @@ void cairn__api_document_get(cairn_api_request *ctx)
 			"Invalid query: %s", cairn_error_last());
 		goto cleanup;
 	}
-	if (cairn__api_require_collection(ctx) != 0)
+	if (load_collection(ctx, &collection) != 0)
 		goto cleanup;
 	rc = ctx->api->backend->document_get(&record, ctx->api->storage, ctx->database_id,
 		ctx->collection_id, ctx->document_id);
-	if (rc == CAIRN_ENOTFOUND || (rc == 0 && record.deleted)) {
+	/* Appwrite hides what the caller may not read: 404 as if it did not exist. */
+	if (rc == CAIRN_ENOTFOUND || (rc == 0 && (record.deleted || !cairn__permissions_allow(
+		&ctx->caller, &collection, &record, CAIRN_PERMISSION_READ)))) {
 		respond_document_not_found(ctx, ctx->document_id);
 		goto cleanup;
 	}
@@ -414,36 +529,61 @@ cleanup:
 	json_object_put(model);
 	cairn__query_free(query);
 	cairn__storage_record_clear(&record);
+	cairn__storage_collection_clear(&collection);
 	cairn__http_values_free(queries, query_count);
+}
+
+/* The permissions an update stores: NULL keeps the document's; given ones (`permissions`,
+ * validated) are checked against the caller's roles and expanded into *out (caller owns).
+ * Returns 0, or -1 after responding. */
+static int take_update_permissions(cairn_api_request *ctx, json_object *permissions,
+	json_object **out)
+{
+	*out = NULL;
+	if (check_roles(ctx, permissions) != 0)
+		return -1;
+	if (!permissions)
+		return 0;
+	*out = cairn__permissions_expand_document(permissions);
+	if (!*out) {
+		respond_out_of_memory(ctx);
+		return -1;
+	}
+	return 0;
 }
 
 void cairn__api_document_update(cairn_api_request *ctx)
 {
 	cairn_storage_write write;
+	cairn_storage_collection collection;
+	cairn_permissions_guard guard;
 	json_object *fields = NULL;
+	json_object *given = NULL;
 	json_object *permissions = NULL;
 	int64_t since = 0;
 	int has_since = 0;
 
+	memset(&collection, 0, sizeof(collection));
 	if (cairn__api_body_failed(ctx))
 		return;
-	if (cairn__api_take_permissions(ctx, ctx->body, "permissions", &permissions) != 0 ||
+	if (cairn__api_take_permissions(ctx, ctx->body, "permissions", &given) != 0 ||
 		take_unmodified_since(ctx, &has_since, &since) != 0)
 		return;
-	if (cairn__api_require_collection(ctx) != 0)
-		return;
+	if (load_collection(ctx, &collection) != 0 ||
+		take_update_permissions(ctx, given, &permissions) != 0)
+		goto cleanup;
 	if (take_data(ctx, 0, &fields) != 0)
-		return;
+		goto cleanup;
 	if (!fields && !permissions) {
 		cairn__http_respond_error(ctx->response, 400, "document_missing_payload", "%s",
 			MISSING_PAYLOAD_MESSAGE);
-		return;
+		goto cleanup;
 	}
 	if (!fields) {
 		fields = json_object_new_object();
 		if (!fields) {
 			respond_out_of_memory(ctx);
-			return;
+			goto cleanup;
 		}
 	}
 	init_write(&write, ctx, CAIRN_WRITE_PATCH, ctx->document_id);
@@ -451,21 +591,29 @@ void cairn__api_document_update(cairn_api_request *ctx)
 	write.permissions = permissions;
 	write.expect = has_since ? CAIRN_EXPECT_UNMODIFIED_SINCE : CAIRN_EXPECT_EXISTS;
 	write.unmodified_since = since;
+	guard_write(&write, &guard, ctx, &collection);
 	write_and_respond(ctx, &write, 200);
+cleanup:
 	json_object_put(fields);
+	json_object_put(permissions);
+	cairn__storage_collection_clear(&collection);
 }
 
 void cairn__api_document_upsert(cairn_api_request *ctx)
 {
 	cairn_storage_write write;
 	cairn_storage_record existing;
+	cairn_storage_collection collection;
+	cairn_permissions_guard guard;
 	json_object *fields = NULL;
+	json_object *given = NULL;
 	json_object *permissions = NULL;
 	int64_t since = 0;
 	int has_since = 0;
 	int rc;
 
 	memset(&existing, 0, sizeof(existing));
+	memset(&collection, 0, sizeof(collection));
 	if (cairn__api_body_failed(ctx))
 		return;
 	if (!cairn__id_valid(ctx->document_id)) {
@@ -475,13 +623,14 @@ void cairn__api_document_upsert(cairn_api_request *ctx)
 			"char");
 		return;
 	}
-	if (cairn__api_take_permissions(ctx, ctx->body, "permissions", &permissions) != 0 ||
+	if (cairn__api_take_permissions(ctx, ctx->body, "permissions", &given) != 0 ||
 		take_unmodified_since(ctx, &has_since, &since) != 0)
 		return;
-	if (cairn__api_require_collection(ctx) != 0)
-		return;
+	if (load_collection(ctx, &collection) != 0 ||
+		take_update_permissions(ctx, given, &permissions) != 0)
+		goto cleanup;
 	if (take_data(ctx, 0, &fields) != 0)
-		return;
+		goto cleanup;
 	init_write(&write, ctx, CAIRN_WRITE_REPLACE, ctx->document_id);
 	if (!fields) {
 		/* No data: keep the stored fields of an existing document (a permissions-only
@@ -490,7 +639,7 @@ void cairn__api_document_upsert(cairn_api_request *ctx)
 			ctx->collection_id, ctx->document_id);
 		if (rc < 0 && rc != CAIRN_ENOTFOUND) {
 			cairn__api_respond_storage_error(ctx, rc, "document_not_found", NULL);
-			return;
+			goto cleanup;
 		}
 		if (rc == 0 && !existing.deleted)
 			write.op = CAIRN_WRITE_PATCH;
@@ -498,35 +647,54 @@ void cairn__api_document_upsert(cairn_api_request *ctx)
 		fields = json_object_new_object();
 		if (!fields) {
 			respond_out_of_memory(ctx);
-			return;
+			goto cleanup;
 		}
+	}
+	if (!permissions && write.op == CAIRN_WRITE_REPLACE) {
+		/* Creating: a signed-in user's defaults apply; replacing keeps the document's
+		 * (the guard decides create vs update at write time; a replace with NULL
+		 * permissions keeps the stored ones, so defaults are only for a fresh one). */
+		rc = ctx->api->backend->document_get(&existing, ctx->api->storage, ctx->database_id,
+			ctx->collection_id, ctx->document_id);
+		if (rc == CAIRN_ENOTFOUND || (rc == 0 && existing.deleted))
+			permissions = cairn__permissions_for_create(&ctx->caller, NULL);
+		cairn__storage_record_clear(&existing);
 	}
 	write.data = fields;
 	write.permissions = permissions;
 	write.expect = has_since ? CAIRN_EXPECT_UNMODIFIED_SINCE : CAIRN_EXPECT_NONE;
 	write.unmodified_since = since;
+	guard_write(&write, &guard, ctx, &collection);
 	write_and_respond(ctx, &write, 201);
+cleanup:
 	json_object_put(fields);
+	json_object_put(permissions);
+	cairn__storage_collection_clear(&collection);
 }
 
 void cairn__api_document_delete(cairn_api_request *ctx)
 {
 	cairn_storage_write write;
+	cairn_storage_collection collection;
+	cairn_permissions_guard guard;
 	int64_t since = 0;
 	int has_since = 0;
 
 	/* The body ({} or {transactionId}) carries nothing we use; a bad one is ignored. */
+	memset(&collection, 0, sizeof(collection));
 	if (take_unmodified_since(ctx, &has_since, &since) != 0)
 		return;
-	if (cairn__api_require_collection(ctx) != 0)
-		return;
-	init_write(&write, ctx, CAIRN_WRITE_DELETE, ctx->document_id);
-	write.expect = has_since ? CAIRN_EXPECT_UNMODIFIED_SINCE : CAIRN_EXPECT_NONE;
-	write.unmodified_since = since;
-	write_and_respond(ctx, &write, 204);
+	if (load_collection(ctx, &collection) == 0) {
+		init_write(&write, ctx, CAIRN_WRITE_DELETE, ctx->document_id);
+		write.expect = has_since ? CAIRN_EXPECT_UNMODIFIED_SINCE : CAIRN_EXPECT_NONE;
+		write.unmodified_since = since;
+		guard_write(&write, &guard, ctx, &collection);
+		write_and_respond(ctx, &write, 204);
+	}
+	cairn__storage_collection_clear(&collection);
 }
 
-/* ---- bulk (API key only, which every documents route already requires) --------------- */
+/* ---- bulk (API key only: require_key) ------------------------------------------------- */
 
 /* Applies `count` writes in one transaction and responds `status` {total, documents} with
  * the written documents (or `listed` models when given, used by delete). The first failed
@@ -701,7 +869,7 @@ void cairn__api_documents_bulk_upsert(cairn_api_request *ctx)
 {
 	json_object *documents = NULL;
 
-	if (cairn__api_body_failed(ctx))
+	if (cairn__api_body_failed(ctx) || require_key(ctx) != 0)
 		return;
 	if (!json_object_object_get_ex(ctx->body, "documents", &documents)) {
 		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
@@ -719,7 +887,7 @@ static void change_selected(cairn_api_request *ctx, int delete)
 	json_object *selected = NULL;
 	size_t count;
 
-	if (cairn__api_body_failed(ctx))
+	if (cairn__api_body_failed(ctx) || require_key(ctx) != 0)
 		return;
 	if (cairn__api_require_collection(ctx) != 0)
 		return;

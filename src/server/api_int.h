@@ -20,11 +20,20 @@
 #define CAIRN_API_MAX_PERMISSIONS 100
 #define CAIRN_API_MAX_NAME 128                       /* database and collection names */
 
+struct cairn_ratelimit;
+
 struct cairn_api {
 	const cairn_storage_backend *backend;
 	cairn_storage *storage; /* borrowed */
 	char *project;
 	char *api_key;
+	/* accounts (api_account_setup.c): set up by cairn__api_new, changed only before serving */
+	char **extra_keys;              /* more accepted API keys (cairn__api_add_key) */
+	size_t extra_key_count;
+	int64_t session_lifetime_ms;    /* default 1 year */
+	int password_cost;              /* cairn_password_cost (server/account.h) */
+	struct cairn_ratelimit *login_by_email;   /* failed logins per account */
+	struct cairn_ratelimit *login_by_address; /* failed logins per client address */
 };
 
 /* Who is calling: resolved once per request by authorize() in api.c. An API key is the
@@ -41,6 +50,30 @@ typedef struct {
 	char user_id[CAIRN_ID_MAX + 1];    /* CAIRN_CALLER_USER: the user's $id, else "" */
 	char session_id[CAIRN_ID_MAX + 1]; /* CAIRN_CALLER_USER: the session's $id, else "" */
 } cairn_api_caller;
+
+/* Resolves a session token (base64 of {"id":userId,"secret":secret}, as in cookies,
+ * X-Appwrite-Session and realtime `authentication`) to a user caller. NULL or "" gives a
+ * guest and 0. A malformed, oversized, unknown, expired or revoked token, or a blocked
+ * user: CAIRN_EAUTH with a message (answer 401 user_invalid_token). Other failures
+ * (storage): their negative code. `out` is always filled (guest unless 0 and a user).
+ * Thread-safe. (api_caller.c) */
+int cairn__api_caller_from_token(cairn_api *api, const char *token, cairn_api_caller *out);
+/* Finds the session token of a request in Appwrite's order: cookie a_session_<project>,
+ * then a_session_<project>_legacy, then X-Appwrite-Session, then X-Fallback-Cookies
+ * ({"a_session_<project>": token}), and resolves it as above. No token: guest, 0. Does
+ * not look at X-Appwrite-Key (authorize() does). (api_caller.c) */
+int cairn__api_caller_from_headers(cairn_api *api, const cairn_http_request *http,
+	cairn_api_caller *out);
+
+/* Account set-up for cairn__api_new/_free (api_account_setup.c). */
+int cairn__api_accounts_init(cairn_api *api);
+void cairn__api_accounts_free(cairn_api *api);
+/* 1 when `key` is one of the API's keys (compared in constant time per key). (api_caller.c) */
+int cairn__api_key_accepted(cairn_api *api, const char *key);
+/* 1 for sign-up and sign-in requests, where a stale session token is ignored (the caller
+ * is a guest) instead of answering 401: a browser with an expired cookie must be able to
+ * sign in again. */
+int cairn__api_account_ignores_stale_session(const cairn_http_request *http);
 
 /* One request being handled: what the router matched, plus the parsed body. */
 typedef struct {
@@ -76,6 +109,14 @@ void cairn__api_document_get(cairn_api_request *ctx);
 void cairn__api_document_update(cairn_api_request *ctx);
 void cairn__api_document_upsert(cairn_api_request *ctx);
 void cairn__api_document_delete(cairn_api_request *ctx);
+
+void cairn__api_account_create(cairn_api_request *ctx);       /* api_account.c */
+void cairn__api_account_get(cairn_api_request *ctx);
+void cairn__api_account_session_create(cairn_api_request *ctx);
+void cairn__api_account_sessions_list(cairn_api_request *ctx);
+void cairn__api_account_session_get(cairn_api_request *ctx);     /* id in ctx->database_id */
+void cairn__api_account_session_delete(cairn_api_request *ctx);  /* id in ctx->database_id */
+void cairn__api_account_sessions_delete(cairn_api_request *ctx);
 
 void cairn__api_sync_pull(cairn_api_request *ctx);
 void cairn__api_sync_push(cairn_api_request *ctx);
@@ -122,5 +163,12 @@ void cairn__api_respond_list(cairn_api_request *ctx, json_object *models, char *
 	size_t query_count, const char *list_key);
 /* Validates a list of query strings (count, length): responds 400 and returns -1 if bad. */
 int cairn__api_check_queries(cairn_api_request *ctx, char **queries, size_t count);
+/* api_lookup.c: when a documents list only looks ids up (equal on $id, or an `or` of those,
+ * plus order/select), rewrites each `or` as one equal("$id", [...]) (so that a long one fits
+ * the per-query limit) and, when more ids are named than the default page holds, appends a
+ * limit for all of them. `*queries` is malloc'd as by cairn__http_query_values. RxDB's push
+ * reads its batch with such a list and no limit (appwrite-compat.md §9.4). Any other list is
+ * left as it is. 0, or -1 out of memory. */
+int cairn__api_id_lookup(char ***queries, size_t *count);
 
 #endif

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "server/api_int.h"
+#include "server/permissions.h"
+#include "server/sync_scope.h"
 #include "util/error.h"
 #include "util/hlc.h"
 #include "util/id.h"
@@ -119,6 +121,7 @@ typedef struct {
 	const char *type;         /* rejected here: Appwrite error type */
 	char message[160];        /* rejected here */
 	json_object *fields;      /* owned: the user fields handed to storage */
+	json_object *permissions; /* owned: the permissions handed to storage (expanded) */
 } push_slot;
 
 static void reject(push_slot *slot, int code, const char *type, const char *message)
@@ -127,6 +130,107 @@ static void reject(push_slot *slot, int code, const char *type, const char *mess
 	slot->code = code;
 	slot->type = type;
 	snprintf(slot->message, sizeof(slot->message), "%s", message);
+}
+
+/* The collections a push touches, loaded before its transaction for the permission guard. */
+typedef struct {
+	cairn_storage_collection *items;
+	size_t count;
+	size_t capacity;
+} push_collections;
+
+static void push_collections_clear(push_collections *collections)
+{
+	for (size_t i = 0; i < collections->count; i++)
+		cairn__storage_collection_clear(&collections->items[i]);
+	free(collections->items);
+	memset(collections, 0, sizeof(*collections));
+}
+
+/* Loads collection `id` once (an unknown one is left out: storage rejects its writes with
+ * collection_not_found before the guard runs). Returns 0 or a negative storage code. */
+static int push_collection_load(cairn_api_request *ctx, push_collections *collections,
+	const char *id)
+{
+	cairn_storage_collection loaded;
+	int rc;
+
+	for (size_t i = 0; i < collections->count; i++) {
+		if (strcmp(collections->items[i].id, id) == 0)
+			return 0;
+	}
+	memset(&loaded, 0, sizeof(loaded));
+	rc = ctx->api->backend->collection_get(&loaded, ctx->api->storage, ctx->database_id, id);
+	if (rc < 0) {
+		cairn__storage_collection_clear(&loaded);
+		return rc == CAIRN_ENOTFOUND ? 0 : rc;
+	}
+	if (collections->count == collections->capacity) {
+		size_t capacity = collections->capacity ? collections->capacity * 2 : 4;
+		cairn_storage_collection *grown = realloc(collections->items,
+			capacity * sizeof(*grown));
+
+		if (!grown) {
+			cairn__storage_collection_clear(&loaded);
+			return CAIRN_ENOMEM;
+		}
+		collections->items = grown;
+		collections->capacity = capacity;
+	}
+	collections->items[collections->count++] = loaded;
+	return 0;
+}
+
+/* The permission side of one prepared mutation (docs/security.md "Permissions"): roles it
+ * names must be the caller's own (else the slot is rejected 401 user_unauthorized), write()
+ * is expanded, a signed-in user's put that creates gets the user's defaults, and storage's
+ * guard checks create/update/delete inside the transaction. Returns 0, or a negative
+ * storage code. */
+static int authorize_mutation(cairn_api_request *ctx, push_slot *slot,
+	cairn_storage_write *write, push_collections *collections,
+	cairn_permissions_guard *guard)
+{
+	char message[160];
+	int rc;
+
+	if (write->permissions) {
+		if (cairn__permissions_check_roles(&ctx->caller, write->permissions, message,
+			sizeof(message)) != 0) {
+			reject(slot, 401, "user_unauthorized", message);
+			return 0;
+		}
+		slot->permissions = cairn__permissions_expand_document(write->permissions);
+		if (!slot->permissions) {
+			reject(slot, 500, "general_server_error", "Out of memory.");
+			return 0;
+		}
+		write->permissions = slot->permissions;
+	} else if (write->op == CAIRN_WRITE_REPLACE && ctx->caller.kind == CAIRN_CALLER_USER) {
+		/* A put that creates gets the user's defaults; one that replaces keeps the stored
+		 * permissions. Should a concurrent create land in between, the guard checks
+		 * update against it and the version precondition reports the conflict. */
+		cairn_storage_record existing;
+
+		memset(&existing, 0, sizeof(existing));
+		rc = ctx->api->backend->document_get(&existing, ctx->api->storage, ctx->database_id,
+			write->collection_id, write->id);
+		cairn__storage_record_clear(&existing);
+		if (rc < 0 && rc != CAIRN_ENOTFOUND)
+			return rc;
+		if (rc == CAIRN_ENOTFOUND) {
+			slot->permissions = cairn__permissions_for_create(&ctx->caller, NULL);
+			if (!slot->permissions) {
+				reject(slot, 500, "general_server_error", "Out of memory.");
+				return 0;
+			}
+			write->permissions = slot->permissions;
+		}
+	}
+	if (ctx->caller.kind == CAIRN_CALLER_KEY)
+		return 0;
+	write->guard = cairn__permissions_guard_write;
+	write->guard_payload = guard;
+	return push_collection_load(ctx, collections, write->collection_id);
 }
 
 /* Checks the shape of every mutation: anything that makes the request itself malformed is a
@@ -350,6 +454,8 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 	json_object *mutations = NULL;
 	const char *client_id = NULL;
 	push_slot *slots = NULL;
+	push_collections collections = { 0 };
+	cairn_permissions_guard guard;
 	cairn_storage_write *writes = NULL;
 	cairn_storage_outcome *outcomes = NULL;
 	cairn_text text = { 0 };
@@ -398,9 +504,21 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 		cairn__json_get_string(mutation, "mutationId", &slots[i].mutation_id);
 		slots[i].write_index = (int)write_count;
 		prepare_mutation(&slots[i], &writes[write_count], mutation, client_id);
+		if (slots[i].write_index >= 0) {
+			rc = authorize_mutation(ctx, &slots[i], &writes[write_count], &collections,
+				&guard);
+			if (rc < 0) {
+				cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
+				goto cleanup;
+			}
+		}
 		if (slots[i].write_index >= 0)
 			write_count++;
 	}
+	/* Set once all are loaded: the array may have moved while it grew. */
+	guard.caller = &ctx->caller;
+	guard.collections = collections.items;
+	guard.collection_count = collections.count;
 	if (write_count > 0) {
 		rc = ctx->api->backend->write(outcomes, ctx->api->storage, ctx->database_id, writes,
 			write_count);
@@ -434,8 +552,11 @@ cleanup:
 	cairn__text_clear(&text);
 	for (size_t i = 0; outcomes && i < outcome_count; i++)
 		cairn__storage_outcome_clear(&outcomes[i]);
-	for (size_t i = 0; slots && i < count; i++)
+	for (size_t i = 0; slots && i < count; i++) {
 		json_object_put(slots[i].fields);
+		json_object_put(slots[i].permissions);
+	}
+	push_collections_clear(&collections);
 	free(outcomes);
 	free(writes);
 	free(slots);
@@ -451,28 +572,45 @@ typedef struct {
 	size_t count;
 	int64_t last_version;
 	int over_budget;        /* 1 when a change was left for the next page */
+	cairn_sync_scope *scope; /* what the caller may receive (sync_scope.c) */
 } pull_state;
 
 static int append_change(const cairn_storage_record *record, size_t approx_bytes, void *payload)
 {
 	pull_state *state = payload;
 	cairn_text *scratch = &state->scratch;
+	int visible = cairn__sync_scope_visible(state->scope, record);
 
 	(void)approx_bytes;
+	if (visible < 0)
+		return visible;
+	if (visible == CAIRN_SYNC_SKIP) {
+		/* Nothing to send, but the checkpoint moves past it. */
+		state->last_version = record->version;
+		return 0;
+	}
 	scratch->length = 0;
 	cairn__text_append_cstr(scratch, "{\"collection\":");
 	cairn__text_append_json_string(scratch, record->collection_id);
 	cairn__text_append_cstr(scratch, ",\"id\":");
 	cairn__text_append_json_string(scratch, record->id);
-	cairn__text_appendf(scratch, ",\"version\":%" PRId64 ",\"deleted\":%s,\"hlc\":%" PRId64
-		",\"author\":", record->version, record->deleted ? "true" : "false", record->hlc);
-	cairn__text_append_json_string(scratch, record->author ? record->author : "");
-	cairn__text_append_cstr(scratch, ",\"document\":");
-	if (record->deleted || !record->data)
-		cairn__text_append_cstr(scratch, "null");
-	else
-		cairn__text_append_document(scratch, record);
-	cairn__text_append_cstr(scratch, "}");
+	if (visible == CAIRN_SYNC_PURGE) {
+		/* A purge marker: the client drops its copy. No data, permissions, clock or
+		 * author; the version keeps the checkpoint moving past it. */
+		cairn__text_appendf(scratch, ",\"version\":%" PRId64 ",\"deleted\":false,"
+			"\"purge\":true,\"document\":null}", record->version);
+	} else {
+		cairn__text_appendf(scratch, ",\"version\":%" PRId64 ",\"deleted\":%s,\"hlc\":%"
+			PRId64 ",\"author\":", record->version, record->deleted ? "true" : "false",
+			record->hlc);
+		cairn__text_append_json_string(scratch, record->author ? record->author : "");
+		cairn__text_append_cstr(scratch, ",\"document\":");
+		if (record->deleted || !record->data)
+			cairn__text_append_cstr(scratch, "null");
+		else
+			cairn__text_append_document(scratch, record);
+		cairn__text_append_cstr(scratch, "}");
+	}
 	if (scratch->failed)
 		return CAIRN_ENOMEM;
 	/* The budget is soft: a page always carries at least one change. */
@@ -535,10 +673,12 @@ void cairn__api_sync_pull(cairn_api_request *ctx)
 	}
 	if (cairn__api_require_database(ctx) != 0)
 		return;
+	if (cairn__sync_scope_open(&state.scope, ctx) != 0)
+		return;
 	collections = calloc(collection_count ? collection_count : 1, sizeof(*collections));
 	if (!collections) {
 		cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
-		return;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < collection_count; i++) {
 		json_object *entry = json_object_array_get_idx(field, i);
@@ -569,10 +709,13 @@ void cairn__api_sync_pull(cairn_api_request *ctx)
 	}
 	if (state.over_budget)
 		more = 1;
-	cairn__text_appendf(&text, "],\"checkpoint\":%" PRId64 ",\"more\":%s}",
-		state.count ? state.last_version : checkpoint, more ? "true" : "false");
+	cairn__text_appendf(&text, "],\"checkpoint\":%" PRId64 ",\"more\":%s,",
+		state.last_version ? state.last_version : checkpoint, more ? "true" : "false");
+	cairn__sync_scope_append_fingerprints(&text, state.scope, collections, collection_count);
+	cairn__text_append_cstr(&text, "}");
 	respond_text(ctx, &text);
 cleanup:
+	cairn__sync_scope_free(state.scope);
 	cairn__text_clear(&state.scratch);
 	cairn__text_clear(&text);
 	free(collections);

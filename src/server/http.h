@@ -28,6 +28,7 @@ typedef struct {
 	const char *body;        /* raw body bytes (not NUL-terminated necessarily); may be NULL */
 	size_t body_length;
 	const char *peer;        /* client address text, e.g. "127.0.0.1" */
+	int tls;                 /* 1 when the request came over TLS (HTTPS, WSS) */
 } cairn_http_request;
 
 typedef struct {

@@ -4,14 +4,18 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/api_int.h"
 #include "server/models.h"
+#include "server/permissions.h"
 #include "util/error.h"
 #include "util/id.h"
 #include "util/json.h"
+#include "util/query.h"
 #include "util/time.h"
 
 #define MAX_SUBSCRIPTIONS 100     /* per session */
@@ -26,13 +30,21 @@ typedef struct event {
 	char *inner;           /* the data object's members except "subscriptions" */
 	char **channels;
 	size_t channel_count;
+	size_t payload_start;  /* the payload's JSON text: inner[payload_start, +payload_length) */
+	size_t payload_length;
+	int deleted;           /* a tombstone: its payload has no fields to filter on */
+	json_object *document; /* the payload parsed, on the loop thread, once a filter needs it */
+	int document_failed;
+	json_object *readers;  /* roles that may read the document (permissions.c); a delete's
+	                        * are those it had. NULL: nobody but keys */
 } event;
 
 typedef struct {
 	char id[64];
 	char **channels;
 	size_t channel_count;
-	json_object *queries;  /* array of Query strings (kept and echoed; not yet a filter) */
+	json_object *queries;  /* array of Query strings (kept and echoed) */
+	cairn_query *filter;   /* the queries parsed: events must pass them (NULL: all pass) */
 } subscription;
 
 struct cairn_realtime_session {
@@ -40,6 +52,7 @@ struct cairn_realtime_session {
 	void *connection;
 	subscription *subscriptions;
 	size_t subscription_count;
+	cairn_api_caller caller;   /* who is connected: events are those it may read */
 };
 
 typedef struct {
@@ -61,6 +74,9 @@ struct cairn_realtime {
 	event *queue_head, *queue_tail;
 
 	cairn_realtime_session *sessions; /* loop thread only */
+	atomic_int session_count;     /* the length of `sessions`, read by publishers */
+	cairn_api *api;               /* resolves sessions and keys; NULL: all are guests */
+	int watching;                 /* the backend's watcher calls on_storage_change */
 };
 
 /* ---- small helpers ---- */
@@ -99,6 +115,8 @@ static void event_free(event *e)
 		return;
 	free(e->inner);
 	strings_free(e->channels, e->channel_count);
+	json_object_put(e->document);
+	json_object_put(e->readers);
 	free(e);
 }
 
@@ -106,6 +124,7 @@ static void subscription_clear(subscription *s)
 {
 	strings_free(s->channels, s->channel_count);
 	json_object_put(s->queries);
+	cairn__query_free(s->filter);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -182,6 +201,7 @@ void cairn__realtime_free(cairn_realtime *realtime)
 
 	if (!realtime)
 		return;
+	cairn__realtime_watch(realtime, 0);
 	while (realtime->sessions)
 		cairn__realtime_close(realtime, realtime->sessions);
 	for (e = realtime->queue_head; e;) {
@@ -194,6 +214,11 @@ void cairn__realtime_free(cairn_realtime *realtime)
 	pthread_mutex_destroy(&realtime->queue_lock);
 	free(realtime->project);
 	free(realtime);
+}
+
+void cairn__realtime_set_api(cairn_realtime *realtime, cairn_api *api)
+{
+	realtime->api = api;
 }
 
 void cairn__realtime_set_io(cairn_realtime *realtime, const cairn_realtime_io *io)
@@ -234,6 +259,54 @@ static subscription *subscription_add(cairn_realtime_session *session, const cha
 	return s;
 }
 
+/* Parses a subscription's queries (an array of Appwrite Query JSON strings) into a filter.
+ * 0 and *out (NULL for none), or CAIRN_EINVALID/ENOMEM with the message set. */
+static int queries_parse(cairn_query **out, json_object *queries)
+{
+	const char **texts;
+	size_t count, i;
+	int rc;
+
+	*out = NULL;
+	count = queries ? json_object_array_length(queries) : 0;
+	if (count == 0)
+		return 0;
+	if (count > CAIRN_QUERY_MAX_COUNT)
+		return cairn__error_set(CAIRN_EINVALID, "Invalid queries: at most %d per "
+			"subscription.", CAIRN_QUERY_MAX_COUNT);
+	texts = calloc(count, sizeof(*texts));
+	if (!texts)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (i = 0; i < count; i++) {
+		json_object *item = json_object_array_get_idx(queries, i);
+
+		if (!json_object_is_type(item, json_type_string)) {
+			free(texts);
+			return cairn__error_set(CAIRN_EINVALID, "Invalid queries: each query must be a "
+				"string.");
+		}
+		texts[i] = json_object_get_string(item);
+	}
+	rc = cairn__query_parse(out, texts, count);
+	free(texts);
+	return rc;
+}
+
+/* An event passes a subscription's queries when its document does. A delete's payload has
+ * no fields left to test, so deletes pass (a client ignores a delete of a document it never
+ * had). The payload is parsed once per event, on the loop thread, and only when needed. */
+static int event_passes(event *e, const cairn_query *filter)
+{
+	if (!filter || e->deleted)
+		return 1;
+	if (!e->document && !e->document_failed) {
+		e->document = cairn__json_parse_object(e->inner + e->payload_start, e->payload_length,
+			64);
+		e->document_failed = e->document == NULL;
+	}
+	return e->document && cairn__query_matches(filter, e->document);
+}
+
 static int hex_value(int ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -263,6 +336,30 @@ static char *url_decode(const char *text, size_t length)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* Adds one query string of a URL slot (each of the slot's channels repeats it). */
+static int url_query_add(subscription *s, const char *value)
+{
+	size_t i, count;
+	json_object *text;
+
+	if (!s->queries && !(s->queries = json_object_new_array()))
+		return -1;
+	count = json_object_array_length(s->queries);
+	for (i = 0; i < count; i++) {
+		if (strcmp(json_object_get_string(json_object_array_get_idx(s->queries, i)),
+			value) == 0)
+			return 0;
+	}
+	if (count >= CAIRN_QUERY_MAX_COUNT)
+		return 0;
+	text = json_object_new_string(value);
+	if (!text || json_object_array_add(s->queries, text) != 0) {
+		json_object_put(text);
+		return -1;
+	}
+	return 0;
 }
 
 static int compare_slots(const void *a, const void *b)
@@ -334,6 +431,11 @@ static int subscribe_from_url(cairn_realtime_session *session, const char *query
 						free(value);
 						goto cleanup;
 					}
+					if (s && *value && url_query_add(s, value) < 0) {
+						free(key);
+						free(value);
+						goto cleanup;
+					}
 				}
 			}
 		}
@@ -355,9 +457,15 @@ static int subscribe_from_url(cairn_realtime_session *session, const char *query
 	if (session->subscription_count > 1)
 		qsort(session->subscriptions, session->subscription_count, sizeof(subscription),
 			compare_slots);
-	/* Slots get real ids now that they are grouped. */
-	for (i = 0; i < session->subscription_count; i++)
-		cairn_id_unique(session->subscriptions[i].id, sizeof(session->subscriptions[i].id));
+	/* Slots get real ids now that they are grouped. A slot's queries filter its events;
+	 * ones that do not parse are ignored here (this generation has no way to answer). */
+	for (i = 0; i < session->subscription_count; i++) {
+		subscription *s = &session->subscriptions[i];
+
+		cairn_id_unique(s->id, sizeof(s->id));
+		if (queries_parse(&s->filter, s->queries) < 0)
+			s->filter = NULL;
+	}
 	rc = 0;
 cleanup:
 	strings_free(channels, channel_count);
@@ -393,6 +501,37 @@ static void append_subscription(cairn_text *text, const subscription *s)
 
 /* ---- sessions (loop thread) ---- */
 
+/* Who opened the socket: an API key in X-Appwrite-Key, else the session of the upgrade's
+ * cookie or headers (Appwrite's order, api_caller.c). A bad session token leaves a guest,
+ * as Appwrite does; the client may still send `authentication`. */
+static void caller_from_upgrade(cairn_realtime *realtime, cairn_realtime_session *session,
+	const cairn_http_request *request)
+{
+	const char *key = cairn__http_header(request, "x-appwrite-key");
+
+	memset(&session->caller, 0, sizeof(session->caller));
+	if (!realtime->api)
+		return;
+	if (key && cairn__api_key_accepted(realtime->api, key)) {
+		session->caller.kind = CAIRN_CALLER_KEY;
+		return;
+	}
+	if (cairn__api_caller_from_headers(realtime->api, request, &session->caller) != 0)
+		memset(&session->caller, 0, sizeof(session->caller));
+}
+
+/* The `user` of connected and authentication responses: null for a guest or a key. */
+static void append_user(cairn_text *text, const cairn_realtime_session *session)
+{
+	if (session->caller.kind != CAIRN_CALLER_USER) {
+		cairn__text_append_cstr(text, "null");
+		return;
+	}
+	cairn__text_append_cstr(text, "{\"$id\":");
+	cairn__text_append_json_string(text, session->caller.user_id);
+	cairn__text_append_cstr(text, "}");
+}
+
 cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *connection,
 	const cairn_http_request *request)
 {
@@ -410,6 +549,7 @@ cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *con
 	if (realtime->sessions)
 		realtime->sessions->prev = session;
 	realtime->sessions = session;
+	atomic_fetch_add(&realtime->session_count, 1);
 
 	project_count = cairn__http_query_values(&projects, request, "project");
 	project = project_count ? projects[0] : cairn__http_header(request, "x-appwrite-project");
@@ -422,6 +562,7 @@ cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *con
 		return session;
 	}
 	cairn__http_values_free(projects, project_count);
+	caller_from_upgrade(realtime, session, request);
 	if (subscribe_from_url(session, request->query) < 0) {
 		cairn__realtime_close(realtime, session);
 		return NULL;
@@ -448,7 +589,9 @@ cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *con
 			cairn__text_append_cstr(&text, ",");
 		cairn__text_append_json_string(&text, session->subscriptions[i].id);
 	}
-	cairn__text_append_cstr(&text, "],\"user\":null}}");
+	cairn__text_append_cstr(&text, "],\"user\":");
+	append_user(&text, session);
+	cairn__text_append_cstr(&text, "}}");
 	frame = cairn__text_take(&text);
 	send_text(realtime, session, frame);
 	free(frame);
@@ -467,6 +610,7 @@ void cairn__realtime_close(cairn_realtime *realtime, cairn_realtime_session *ses
 		realtime->sessions = session->next;
 	if (session->next)
 		session->next->prev = session->prev;
+	atomic_fetch_sub(&realtime->session_count, 1);
 	for (i = 0; i < session->subscription_count; i++)
 		subscription_clear(&session->subscriptions[i]);
 	free(session->subscriptions);
@@ -488,7 +632,7 @@ static void on_subscribe(cairn_realtime *realtime, cairn_realtime_session *sessi
 	n = json_object_array_length(data);
 	/* Validate all first, so a bad entry changes nothing. */
 	for (i = 0; i < n; i++) {
-		json_object *item = json_object_array_get_idx(data, i), *channels, *queries;
+		json_object *item = json_object_array_get_idx(data, i), *channels, *queries = NULL;
 		const char *id = NULL;
 		size_t j;
 
@@ -513,6 +657,15 @@ static void on_subscribe(cairn_realtime *realtime, cairn_realtime_session *sessi
 					"be strings.");
 				return;
 			}
+		}
+		if (queries) {
+			cairn_query *filter = NULL;
+
+			if (queries_parse(&filter, queries) < 0) {
+				send_error(realtime, session, 1003, cairn_error_last());
+				return;
+			}
+			cairn__query_free(filter);
 		}
 	}
 	cairn__text_append_cstr(&text, "{\"type\":\"response\",\"data\":{\"to\":\"subscribe\","
@@ -542,6 +695,11 @@ static void on_subscribe(cairn_realtime *realtime, cairn_realtime_session *sessi
 			strings_add(&s->channels, &s->channel_count,
 				json_object_get_string(json_object_array_get_idx(channels, j)));
 		s->queries = queries ? json_object_get(queries) : NULL;
+		if (queries_parse(&s->filter, s->queries) < 0) {
+			cairn__text_clear(&text);
+			send_error(realtime, session, 1003, cairn_error_last());
+			return;
+		}
 		if (i)
 			cairn__text_append_cstr(&text, ",");
 		append_subscription(&text, s);
@@ -590,6 +748,46 @@ static void on_unsubscribe(cairn_realtime *realtime, cairn_realtime_session *ses
 	free(frame);
 }
 
+/* {"type":"authentication","data":{"session":TOKEN}} (compat §7.4): the connection takes
+ * the token's user from now on. Our own client may send {"key": API_KEY} instead (a cairn
+ * extension: Appwrite has no realtime for keys; ours syncs with one). A bad token or key is
+ * an error frame (1003) and leaves the caller as it was. */
+static void on_authentication(cairn_realtime *realtime, cairn_realtime_session *session,
+	json_object *data)
+{
+	const char *token = NULL, *key = NULL;
+	cairn_api_caller caller;
+	cairn_text text = { 0 };
+	char *frame;
+
+	memset(&caller, 0, sizeof(caller));
+	if (!json_object_is_type(data, json_type_object) ||
+		(!cairn__json_get_string(data, "session", &token) &&
+		!cairn__json_get_string(data, "key", &key))) {
+		send_error(realtime, session, 1003, "Payload is not valid.");
+		return;
+	}
+	if (key) {
+		if (!realtime->api || !cairn__api_key_accepted(realtime->api, key)) {
+			send_error(realtime, session, 1003, "API key is not valid.");
+			return;
+		}
+		caller.kind = CAIRN_CALLER_KEY;
+	} else if (!realtime->api || cairn__api_caller_from_token(realtime->api, token,
+		&caller) != 0 || caller.kind != CAIRN_CALLER_USER) {
+		send_error(realtime, session, 1003, "Session is not valid.");
+		return;
+	}
+	session->caller = caller;
+	cairn__text_append_cstr(&text, "{\"type\":\"response\",\"data\":{\"to\":"
+		"\"authentication\",\"success\":true,\"user\":");
+	append_user(&text, session);
+	cairn__text_append_cstr(&text, "}}");
+	frame = cairn__text_take(&text);
+	send_text(realtime, session, frame);
+	free(frame);
+}
+
 void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *session,
 	const char *text, size_t length)
 {
@@ -609,8 +807,7 @@ void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *s
 	else if (strcmp(type, "unsubscribe") == 0)
 		on_unsubscribe(realtime, session, data);
 	else if (strcmp(type, "authentication") == 0)
-		send_error(realtime, session, 1003, "Sessions are not supported by this server yet; "
-			"realtime is open to every client of the project.");
+		on_authentication(realtime, session, data);
 	else
 		send_error(realtime, session, 1003, "Message type is not valid.");
 cleanup:
@@ -619,14 +816,14 @@ cleanup:
 
 /* ---- events ---- */
 
-static int subscription_matches(const subscription *s, const event *e)
+static int subscription_matches(const subscription *s, event *e)
 {
 	size_t i, j;
 
 	for (i = 0; i < s->channel_count; i++) {
 		for (j = 0; j < e->channel_count; j++) {
 			if (strcmp(s->channels[i], e->channels[j]) == 0)
-				return 1;
+				return event_passes(e, s->filter);
 		}
 	}
 	return 0;
@@ -652,6 +849,8 @@ void cairn__realtime_dispatch(cairn_realtime *realtime)
 			char *frame;
 
 			next = session->next;
+			if (!cairn__permissions_holds_any(&session->caller, e->readers))
+				continue;
 			for (i = 0; i < session->subscription_count; i++) {
 				if (!subscription_matches(&session->subscriptions[i], e))
 					continue;
@@ -682,7 +881,31 @@ typedef struct {
 	int64_t previous;      /* the change published before the next one */
 	event *head, *tail;
 	int failed;
+	cairn_storage_collection collection; /* the last change's collection, for its readers */
+	int collection_found;                /* 1 when `collection` holds it */
 } feed_state;
+
+/* Who may read the document of a change: its collection's read roles, plus its own when
+ * the collection has documentSecurity (a tombstone keeps the permissions it had). A
+ * collection that is gone: nobody but keys. Worker thread. */
+static json_object *event_readers(feed_state *state, const cairn_storage_record *record)
+{
+	cairn_storage *storage = state->realtime->storage;
+
+	if (!state->collection.id || strcmp(state->collection.id, record->collection_id) != 0) {
+		cairn__storage_collection_clear(&state->collection);
+		state->collection_found = state->realtime->backend->collection_get(
+			&state->collection, storage, state->database, record->collection_id) == 0;
+		if (!state->collection_found) {
+			cairn__storage_collection_clear(&state->collection);
+			/* Remember the miss by id so a run of its changes asks once. */
+			state->collection.id = strdup(record->collection_id);
+		}
+	}
+	if (!state->collection_found)
+		return json_object_new_array();
+	return cairn__permissions_read_roles(&state->collection, record->permissions);
+}
 
 static int add_channel(event *e, const char *fmt, const char *a, const char *b, const char *c,
 	const char *action)
@@ -768,7 +991,13 @@ static int feed_each(const cairn_storage_record *record, size_t approx_bytes, vo
 	cairn__text_append_cstr(&text, ",\"timestamp\":");
 	cairn__text_append_json_string(&text, timestamp);
 	cairn__text_append_cstr(&text, ",\"payload\":");
+	e->payload_start = text.length;
 	cairn__text_append_document(&text, record);
+	e->payload_length = text.length - e->payload_start;
+	e->deleted = record->deleted;
+	e->readers = event_readers(state, record);
+	if (!e->readers)
+		goto failed;
 	/* Our client's gap detector: each event names the change published before it in the
 	 * same database; a client that did not see that one pulls (docs/protocol.md). */
 	cairn__text_appendf(&text, ",\"$changeSequence\":%lld,\"$previousChangeSequence\":%lld",
@@ -842,8 +1071,18 @@ void cairn__realtime_publish(cairn_realtime *realtime)
 		position *p = position_of(realtime, list->ids[i]);
 		int more = 1;
 
+		/* Behind what we published: the database was deleted and made again. */
+		if (p && list->sequences[i] < p->sequence)
+			p->sequence = 0;
 		if (!p || list->sequences[i] <= p->sequence)
 			continue;
+		/* Nobody to tell: skip building the events (during a bulk push they were a third
+		 * of the server's work). A client that connects later pulls on connect, and an
+		 * event whose $previousChangeSequence it has not seen makes it pull. */
+		if (atomic_load(&realtime->session_count) == 0) {
+			p->sequence = list->sequences[i];
+			continue;
+		}
 		while (more) {
 			feed_state state;
 
@@ -852,8 +1091,11 @@ void cairn__realtime_publish(cairn_realtime *realtime)
 			state.database = list->ids[i];
 			state.previous = p->sequence;
 			more = 0;
-			if (realtime->backend->changes(realtime->storage, list->ids[i], p->sequence,
-				NULL, 0, FEED_PAGE, feed_each, &state, &more) < 0 || state.failed) {
+			int feed_rc = realtime->backend->changes(realtime->storage, list->ids[i],
+				p->sequence, NULL, 0, FEED_PAGE, feed_each, &state, &more);
+
+			cairn__storage_collection_clear(&state.collection);
+			if (feed_rc < 0 || state.failed) {
 				event *e = state.head;
 
 				while (e) {
@@ -889,4 +1131,49 @@ cleanup:
 	pthread_mutex_unlock(&realtime->queue_lock);
 	if (realtime->io.wake)
 		realtime->io.wake(realtime->io.transport);
+}
+
+/* ---- other instances' commits (the backend's watcher thread) ---- */
+
+static void on_storage_change(const char *database_id, int64_t sequence, void *payload)
+{
+	cairn_realtime *realtime = payload;
+
+	if (database_id) {
+		size_t i;
+		int known = 0;
+
+		/* Our own commits come back too: skip what a worker has already published. */
+		pthread_mutex_lock(&realtime->publish_lock);
+		for (i = 0; i < realtime->position_count; i++) {
+			if (strcmp(realtime->positions[i].id, database_id) == 0) {
+				known = realtime->positions[i].sequence >= sequence;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&realtime->publish_lock);
+		if (known)
+			return;
+	}
+	cairn__realtime_publish(realtime);
+}
+
+int cairn__realtime_watch(cairn_realtime *realtime, int on)
+{
+	int rc;
+
+	if (!realtime->backend->watch)
+		return 0;
+	if (!on) {
+		if (realtime->watching)
+			realtime->backend->watch(realtime->storage, NULL, NULL);
+		realtime->watching = 0;
+		return 0;
+	}
+	if (realtime->watching)
+		return 0;
+	rc = realtime->backend->watch(realtime->storage, on_storage_change, realtime);
+	if (rc == 0)
+		realtime->watching = 1;
+	return rc;
 }

@@ -32,6 +32,11 @@ int cairn__realtime_new(cairn_realtime **out, const cairn_storage_backend *backe
 	cairn_storage *storage, const char *project);
 void cairn__realtime_free(cairn_realtime *realtime);
 void cairn__realtime_set_io(cairn_realtime *realtime, const cairn_realtime_io *io);
+/* The API whose sessions and keys identify realtime clients (borrowed; it must outlive the
+ * realtime API). Without one every client is a guest. Each client receives only events of
+ * documents it may read (docs/security.md "Permissions"). */
+struct cairn_api;
+void cairn__realtime_set_api(cairn_realtime *realtime, struct cairn_api *api);
 
 /* A WebSocket to /v1/realtime was opened (`request` is its upgrade request, borrowed).
  * Sends `connected` (or an error and a close for a wrong project). NULL on ENOMEM. */
@@ -47,5 +52,11 @@ void cairn__realtime_dispatch(cairn_realtime *realtime);
 
 /* Worker thread: publishes every change committed since the last call. */
 void cairn__realtime_publish(cairn_realtime *realtime);
+
+/* Follows commits of other server processes on the same storage (the backend's `watch`;
+ * PostgreSQL LISTEN/NOTIFY): on 1, a backend thread publishes their changes exactly as for
+ * local writes; on 0, stops it (call before the transport given to set_io goes away).
+ * 0 with nothing to do when the backend has no watcher (SQLite: one process). */
+int cairn__realtime_watch(cairn_realtime *realtime, int on);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +111,35 @@ static int resolve_api_key(char **out, const cairn_storage_backend *backend,
 	return 0;
 }
 
+/* Extra API keys and the session lifetime (docs/security.md). */
+static int accounts_configure(cairn_api *api, const cairn_server_config *config)
+{
+	cairn_api_account_options options = { 0 };
+	int error;
+
+	if (!config)
+		return 0;
+	if (config->api_keys_file && (error = cairn__api_add_keys_file(api,
+		config->api_keys_file)) < 0)
+		return error;
+	if (config->session_lifetime <= 0)
+		return 0; /* the API's defaults stand */
+	options.session_lifetime_seconds = config->session_lifetime;
+	return cairn__api_set_account_options(api, &options);
+}
+
+/* Every realtime client holds a socket: take the whole descriptor allowance the system
+ * grants (the soft limit up to the hard one) before the event loop sizes its tables. */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+		limit.rlim_cur = limit.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &limit);
+	}
+}
+
 /* Writes the port to `path` atomically, so a reader never sees a half-written file. */
 static int write_port_file(const char *path, int port)
 {
@@ -163,6 +193,9 @@ int cairn__server_run(const cairn_server_config *config)
 	const char *data_dir = config && config->data_dir ? config->data_dir : DEFAULT_DATA_DIR;
 	const char *project = config && config->project ? config->project : DEFAULT_PROJECT;
 	int workers = config && config->workers > 0 ? config->workers : 0;
+	cairn_transport_tls tls = { config ? config->tls_cert : NULL,
+		config ? config->tls_key : NULL };
+	int tls_on = tls.cert_file || tls.key_file;
 	cairn_storage *storage = NULL;
 	cairn_api *api = NULL;
 	cairn_transport *transport = NULL;
@@ -173,6 +206,10 @@ int cairn__server_run(const cairn_server_config *config)
 	int handlers_installed = 0;
 	int error;
 
+	raise_descriptor_limit();
+	/* Bad certificate files are refused before any data is created or a key printed. */
+	if (tls_on && (error = cairn__transport_check_tls(&tls)) < 0)
+		goto cleanup;
 	if (!postgres && (error = make_directories(data_dir)) < 0)
 		goto cleanup;
 	if ((error = backend->open(&storage, postgres ? postgres : data_dir)) < 0)
@@ -180,13 +217,19 @@ int cairn__server_run(const cairn_server_config *config)
 	if ((error = resolve_api_key(&api_key, backend, storage, config ? config->api_key : NULL,
 		postgres ? "the PostgreSQL database" : data_dir)) < 0)
 		goto cleanup;
-	if ((error = cairn__api_new(&api, backend, storage, project, api_key)) < 0)
+	if ((error = cairn__api_new(&api, backend, storage, project, api_key)) < 0 ||
+		(error = accounts_configure(api, config)) < 0)
 		goto cleanup;
-	if ((error = cairn__transport_new(&transport, listen, workers, handle_request, api)) < 0)
+	if ((error = cairn__transport_new_tls(&transport, listen, workers, tls_on ? &tls : NULL,
+		handle_request, api)) < 0)
 		goto cleanup;
 	if ((error = cairn__realtime_new(&realtime, backend, storage, project)) < 0)
 		goto cleanup;
 	cairn__transport_set_realtime(transport, realtime);
+	cairn__realtime_set_api(realtime, api); /* who each realtime client is */
+	/* Other instances' writes (PostgreSQL) reach this instance's realtime clients. */
+	if ((error = cairn__realtime_watch(realtime, 1)) < 0)
+		goto cleanup;
 
 	/* Handlers go in before we announce readiness: a supervisor (or test) may signal us as
 	 * soon as the port file appears. A signal before run() makes run() return at once. */
@@ -202,8 +245,8 @@ int cairn__server_run(const cairn_server_config *config)
 	handlers_installed = 1;
 
 	listen_host(host, sizeof(host), listen);
-	printf("cairn server listening on http://%s:%d/v1 (project %s)\n", host,
-		cairn__transport_port(transport), project);
+	printf("cairn server listening on %s://%s:%d/v1 (project %s)\n", tls_on ? "https" : "http",
+		host, cairn__transport_port(transport), project);
 	fflush(stdout);
 	if (config && config->port_file &&
 		(error = write_port_file(config->port_file, cairn__transport_port(transport))) < 0)
@@ -218,7 +261,10 @@ cleanup:
 		sigaction(SIGPIPE, &old_pipe, NULL);
 		running_transport = NULL;
 	}
-	/* Workers are joined before the API and storage they use go away. */
+	/* The watcher wakes the transport: it stops first. Workers are joined before the API
+	 * and storage they use go away. */
+	if (realtime)
+		cairn__realtime_watch(realtime, 0);
 	cairn__transport_free(transport);
 	cairn__realtime_free(realtime);
 	cairn__api_free(api);

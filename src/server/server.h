@@ -11,11 +11,15 @@ typedef struct {
 	const char *port_file;  /* if set, the bound port is written there once listening (tests) */
 	const char *postgres;   /* libpq connection string or URI: store everything in PostgreSQL
 	                         * (several servers may share it) instead of in data_dir */
+	const char *tls_cert;   /* with tls_key: serve HTTPS and WSS on `listen` (PEM certificate */
+	const char *tls_key;    /* chain and its unencrypted PEM private key); NULL: plain HTTP */
+	const char *api_keys_file; /* more accepted API keys, one per line ('#' comments); NULL: none */
+	long long session_lifetime; /* seconds a new session lasts; 0: one year (Appwrite's default) */
 } cairn_server_config;
 
 /* Runs the server until SIGINT or SIGTERM (then returns 0), or returns a negative CAIRN_E*
  * code with cairn_error_last() set if it could not start (port in use, bad data dir).
- * Prints one line "cairn server listening on http://HOST:PORT/v1 (project P)" to stdout when
+ * Prints one line "cairn server listening on http[s]://HOST:PORT/v1 (project P)" to stdout when
  * ready, and the generated API key once, on first start. */
 int cairn__server_run(const cairn_server_config *config);
 

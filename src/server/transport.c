@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "server/realtime.h"
 #include "util/error.h"
@@ -837,6 +840,7 @@ static int process_input(cairn_transport *t, conn *c)
 				if (!c->job->request.peer)
 					return -1;
 			}
+			c->job->request.tls = c->tls;
 			c->close_after = 0;
 			c->chunk_state = 0;
 			c->body_remaining = 0;
@@ -1014,6 +1018,20 @@ static int on_writeable(cairn_transport *t, conn *c)
 	return process_input(t, c); /* a pipelined request may be waiting */
 }
 
+/* Plain HTTP on the TLS port: one 400 in clear text, whatever was sent, then close. */
+static int refuse_plaintext(conn *c)
+{
+	if (c->plaintext)
+		return 0; /* answered already: the rest is not read */
+	c->plaintext = 1;
+	if (c->job) {
+		job_free(c->job);
+		c->job = NULL;
+	}
+	return answer_error(c, 400, "general_protocol_unsupported", "This port serves HTTPS only: "
+		"use an https:// (or wss://) URL.");
+}
+
 /* ---- shared with transport_ws.c (transport_int.h) ---- */
 
 void cairn__transport_consume_input(conn *c, size_t n)
@@ -1057,6 +1075,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		c = lws_get_opaque_user_data(wsi);
 		if (!c)
 			return -1;
+		/* On a TLS listener lws has done the handshake before the first RAW_RX and reads
+		 * and writes through the session from then on; a client that sent no handshake
+		 * (plain HTTP) arrives here with lws_is_ssl() == 0 and gets only a 400. */
+		c->tls = lws_is_ssl(wsi);
+		if (t->tls && !c->tls)
+			return refuse_plaintext(c);
 		return on_receive(t, c, in, len);
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		c = lws_get_opaque_user_data(wsi);
@@ -1159,6 +1183,72 @@ static int check_bindable(const char *host, int port, const char *listen)
 	return rc;
 }
 
+/* The last OpenSSL error as text ("" if none); clears the queue. */
+static const char *openssl_reason(char *buffer, size_t size)
+{
+	unsigned long code = ERR_peek_last_error();
+
+	buffer[0] = '\0';
+	if (code)
+		ERR_error_string_n(code, buffer, size);
+	ERR_clear_error();
+	return buffer;
+}
+
+/*
+ * Reads the certificate and key ourselves before libwebsockets does, to refuse bad files with
+ * a message that names the file and the problem (libwebsockets only logs, then fails to
+ * create the context). Checks: both readable, PEM, and the key belongs to the certificate.
+ */
+static int check_tls_files(const cairn_transport_tls *tls)
+{
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	FILE *file;
+	char reason[256];
+	int rc = 0;
+
+	if (!tls->cert_file || !*tls->cert_file || !tls->key_file || !*tls->key_file)
+		return cairn__error_set(CAIRN_EINVALID, "TLS needs both a certificate file and a "
+			"private key file");
+	if (!(file = fopen(tls->cert_file, "r")))
+		return cairn__error_set(CAIRN_EINVALID, "cannot read the TLS certificate %s: %s",
+			tls->cert_file, strerror(errno));
+	cert = PEM_read_X509(file, NULL, NULL, NULL);
+	fclose(file);
+	if (!cert) {
+		rc = cairn__error_set(CAIRN_EINVALID, "the TLS certificate %s holds no PEM "
+			"certificate (%s)", tls->cert_file, openssl_reason(reason, sizeof(reason)));
+		goto done;
+	}
+	if (!(file = fopen(tls->key_file, "r"))) {
+		rc = cairn__error_set(CAIRN_EINVALID, "cannot read the TLS private key %s: %s",
+			tls->key_file, strerror(errno));
+		goto done;
+	}
+	/* No passphrase callback: an encrypted key fails here instead of prompting. */
+	key = PEM_read_PrivateKey(file, NULL, NULL, (void *)"");
+	fclose(file);
+	if (!key) {
+		rc = cairn__error_set(CAIRN_EINVALID, "the TLS private key %s holds no unencrypted "
+			"PEM private key (%s)", tls->key_file, openssl_reason(reason, sizeof(reason)));
+		goto done;
+	}
+	if (X509_check_private_key(cert, key) != 1)
+		rc = cairn__error_set(CAIRN_EINVALID, "the TLS private key %s does not belong to "
+			"the certificate %s", tls->key_file, tls->cert_file);
+done:
+	ERR_clear_error();
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+int cairn__transport_check_tls(const cairn_transport_tls *tls)
+{
+	return check_tls_files(tls);
+}
+
 static void log_emit(int level, const char *line)
 {
 	(void)level;
@@ -1167,6 +1257,12 @@ static void log_emit(int level, const char *line)
 
 int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 	cairn_transport_handler handler, void *payload)
+{
+	return cairn__transport_new_tls(out, listen, workers, NULL, handler, payload);
+}
+
+int cairn__transport_new_tls(cairn_transport **out, const char *listen, int workers,
+	const cairn_transport_tls *tls, cairn_transport_handler handler, void *payload)
 {
 	struct lws_context_creation_info info;
 	cairn_transport *t = NULL;
@@ -1184,6 +1280,8 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 		workers = CAIRN_TRANSPORT_DEFAULT_WORKERS;
 	if (strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
+	if (tls && (error = check_tls_files(tls)) < 0)
+		return error;
 	if ((error = check_bindable(host, port, listen)) < 0)
 		return error;
 
@@ -1192,6 +1290,7 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory creating the HTTP transport");
 	t->handler = handler;
 	t->payload = payload;
+	t->tls = tls != NULL;
 	atomic_init(&t->stop, 0);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wake, NULL);
@@ -1206,6 +1305,19 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 	info.listen_accept_role = "raw-skt";
 	info.listen_accept_protocol = PROTOCOL_NAME;
 	info.pt_serv_buf_size = RX_BUFFER_SIZE;
+	if (tls) {
+		/* Raw adopted sockets get lws's TLS when the vhost has a certificate. ALPN must
+		 * not offer h2 (lws would by default): our parser speaks HTTP/1.x only. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		/* Lets a client that starts with plain bytes instead of a TLS handshake reach the
+		 * callback unencrypted, only so that it gets a 400 (refuse_plaintext) rather than
+		 * a reset: nothing is ever served without TLS on this port. */
+		info.options |= LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT |
+			LWS_SERVER_OPTION_ALLOW_HTTP_ON_HTTPS_LISTENER;
+		info.ssl_cert_filepath = tls->cert_file;
+		info.ssl_private_key_filepath = tls->key_file;
+		info.alpn = "http/1.1";
+	}
 	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0) {
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	} else if (strcmp(host, "::") == 0) {
@@ -1216,6 +1328,12 @@ int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 			info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	}
 	t->context = lws_create_context(&info);
+	if (!t->context && tls) {
+		error = cairn__error_set(CAIRN_EINVALID, "could not set up TLS on %s with the "
+			"certificate %s and key %s (see the libwebsockets message above)", listen,
+			tls->cert_file, tls->key_file);
+		goto cleanup;
+	}
 	if (!t->context) {
 		error = cairn__error_set(CAIRN_EIO,
 			"could not listen on %s: the port is in use or the address is not local",

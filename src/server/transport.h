@@ -1,4 +1,4 @@
-/* transport.h: the server's HTTP/1.1 listener on libwebsockets with a worker-thread pool. */
+/* transport.h: the server's HTTP/1.1 (and HTTPS) listener on libwebsockets with a worker-thread pool. */
 #ifndef CAIRN_SERVER_TRANSPORT_H
 #define CAIRN_SERVER_TRANSPORT_H
 
@@ -39,6 +39,24 @@ typedef void (*cairn_transport_handler)(void *payload, const cairn_http_request 
  * CAIRN_EINVALID for a malformed address, CAIRN_EIO when the port cannot be bound. */
 int cairn__transport_new(cairn_transport **out, const char *listen, int workers,
 	cairn_transport_handler handler, void *payload);
+
+/* TLS for the listener: PEM files of the server certificate (chain, leaf first) and of its
+ * unencrypted private key. */
+typedef struct {
+	const char *cert_file;
+	const char *key_file;
+} cairn_transport_tls;
+
+/* cairn__transport_new serving HTTPS (and WSS on /v1/realtime) when `tls` is not NULL: TLS
+ * is done by libwebsockets' OpenSSL backend on the same raw connections, ALPN offers only
+ * http/1.1, and a client that does not start a TLS handshake (plain HTTP) gets a 400
+ * (general_protocol_unsupported) in clear text and is disconnected. CAIRN_EINVALID with a message naming the file when the certificate or key cannot be read,
+ * is not PEM, or the key does not belong to the certificate. */
+int cairn__transport_new_tls(cairn_transport **out, const char *listen, int workers,
+	const cairn_transport_tls *tls, cairn_transport_handler handler, void *payload);
+
+/* The file checks of cairn__transport_new_tls alone (before a server creates its data). */
+int cairn__transport_check_tls(const cairn_transport_tls *tls);
 
 /* Serves Appwrite's realtime API on /v1/realtime (WebSocket upgrades) through `realtime`,
  * which must outlive the transport. Call before cairn__transport_run. Without it

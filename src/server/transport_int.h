@@ -51,6 +51,8 @@ enum conn_state {
 struct conn {
 	conn *prev, *next;       /* transport->conns, for freeing leftovers at shutdown */
 	struct lws *wsi;         /* NULL once closed */
+	int tls;                 /* the connection is TLS (HTTPS / WSS) */
+	int plaintext;           /* plain HTTP on a TLS listener: answered 400, then closed */
 	enum conn_state state;
 	int dead;                /* the wsi closed while a worker had the job */
 	job *job;
@@ -97,6 +99,7 @@ struct cairn_transport {
 
 	conn *conns;             /* every live or dead-but-busy conn; loop thread only */
 	cairn_realtime *realtime; /* NULL: /v1/realtime is an ordinary (404) route */
+	int tls;                 /* the listener does TLS: plaintext connections are refused */
 };
 
 /* transport.c helpers the WebSocket code uses. */

@@ -26,6 +26,22 @@ int cairn__transport_wants_websocket(const job *j)
 		upgrade && cairn__transport_has_token(upgrade, "websocket");
 }
 
+/* An idle realtime connection keeps no buffers: with thousands of subscribers open, the
+ * 4 KiB each of input and output would be most of the server's memory. */
+static void ws_trim(conn *c)
+{
+	if (c->in_length == 0 && c->in) {
+		free(c->in);
+		c->in = NULL;
+		c->in_capacity = 0;
+	}
+	if (c->ws_out_sent == c->ws_out_length && c->ws_out) {
+		free(c->ws_out);
+		c->ws_out = NULL;
+		c->ws_out_capacity = c->ws_out_length = c->ws_out_sent = 0;
+	}
+}
+
 static int ws_queue(conn *c, const char *bytes, size_t length)
 {
 	if (c->ws_out_length - c->ws_out_sent + length > WS_MAX_BACKLOG)
@@ -143,7 +159,7 @@ int cairn__transport_ws_upgrade(cairn_transport *t, conn *c)
 	if (!c->session)
 		return -1;
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, WS_IDLE_SECONDS);
-	return c->in_length ? cairn__transport_ws_process(t, c) : 0;
+	return cairn__transport_ws_process(t, c); /* what followed the head; frees the rest */
 }
 
 /* Unframes what the buffer holds and hands complete text messages to realtime.c. */
@@ -230,6 +246,7 @@ int cairn__transport_ws_process(cairn_transport *t, conn *c)
 		}
 		cairn__transport_consume_input(c, head + 4 + (size_t)length);
 	}
+	ws_trim(c);
 	return 0;
 }
 
@@ -250,6 +267,7 @@ int cairn__transport_ws_writeable(conn *c)
 		return 0;
 	}
 	c->ws_out_sent = c->ws_out_length = 0;
+	ws_trim(c);
 	return c->ws_closing ? -1 : 0;
 }
 

@@ -33,8 +33,10 @@ static const char *const statement_sql[PST_COUNT] = {
 	[PST_DB_LOCK] = "SELECT last_sequence, clock_ms FROM databases WHERE id = $1::text "
 		"FOR UPDATE",
 	[PST_DB_EXISTS] = "SELECT 1 FROM databases WHERE id = $1::text",
+	/* The notice is queued in the transaction and delivered at commit (postgres_watch.c). */
 	[PST_DB_SEQUENCE_SET] = "UPDATE databases SET last_sequence = $2::bigint, "
-		"clock_ms = $3::bigint WHERE id = $1::text",
+		"clock_ms = $3::bigint WHERE id = $1::text RETURNING pg_notify('" PG_NOTIFY_CHANNEL
+		"', $2::bigint::text || ' ' || $1::text)",
 	[PST_DB_DELETE] = "DELETE FROM databases WHERE id = $1::text",
 	[PST_DB_DELETE_DOCUMENTS] = "DELETE FROM documents WHERE database_id = $1::text",
 	[PST_DB_DELETE_MUTATIONS] = "DELETE FROM mutations WHERE database_id = $1::text",
@@ -420,12 +422,15 @@ static int schema_prepare(pg_connection *conn)
 			"server", (long long)version, PG_SCHEMA_VERSION);
 		goto cleanup;
 	}
-	/* Version 1 is the first schema: creating it is also the only "migration". */
-	if ((rc = cairn__pg_command(conn, schema_sql, "creating the schema")) < 0)
+	/* Version 1 is the first schema; version 2 adds users and sessions. Both are
+	 * CREATE ... IF NOT EXISTS, so creating them is also the migration from 1 to 2. */
+	if ((rc = cairn__pg_command(conn, schema_sql, "creating the schema")) < 0 ||
+		(rc = cairn__pg_command(conn, cairn__pg_accounts_schema,
+			"creating the accounts schema")) < 0)
 		goto cleanup;
 	if (version < PG_SCHEMA_VERSION &&
 		(rc = cairn__pg_command(conn, "INSERT INTO cairn_meta (key, value) "
-			"VALUES ('schema_version', '1') ON CONFLICT (key) DO UPDATE "
+			"VALUES ('schema_version', '2') ON CONFLICT (key) DO UPDATE "
 			"SET value = excluded.value", "saving the schema version")) < 0)
 		goto cleanup;
 	rc = cairn__pg_command(conn, "COMMIT", "committing the schema");
@@ -444,6 +449,7 @@ static void pg_close(cairn_storage *storage)
 
 	if (!storage)
 		return;
+	cairn__pg_watch(storage, NULL, NULL);
 	while ((conn = storage->idle) != NULL) {
 		storage->idle = conn->next_idle;
 		connection_close(conn);
@@ -1168,4 +1174,14 @@ const cairn_storage_backend cairn__storage_postgres = {
 	.document_scan = pg_document_scan,
 	.write = cairn__pg_write,
 	.changes = pg_changes,
+	.user_create = cairn__pg_user_create,
+	.user_get = cairn__pg_user_get,
+	.user_get_by_email = cairn__pg_user_get_by_email,
+	.session_create = cairn__pg_session_create,
+	.session_get = cairn__pg_session_get,
+	.session_find = cairn__pg_session_find,
+	.session_list = cairn__pg_session_list,
+	.session_delete = cairn__pg_session_delete,
+	.session_delete_all = cairn__pg_session_delete_all,
+	.watch = cairn__pg_watch,
 };

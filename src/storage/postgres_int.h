@@ -9,7 +9,7 @@
 
 #include "storage/storage.h"
 
-#define PG_SCHEMA_VERSION 1                /* the newest schema this build knows */
+#define PG_SCHEMA_VERSION 2                /* the newest schema this build knows (2: accounts) */
 #define PG_MAX_DOCUMENT_BYTES (1024 * 1024) /* as the SQLite backend (docs/protocol.md) */
 #define PG_STORED_JSON_MAX_DEPTH 64
 #define PG_RECORD_OVERHEAD_BYTES 200
@@ -80,6 +80,7 @@ struct cairn_storage {
 	pg_connection *idle;
 	pthread_mutex_t clock_lock;   /* guards last_issued_ms */
 	int64_t last_issued_ms;       /* this process's latest metadata $updatedAt */
+	struct pg_watcher *watcher;   /* the LISTEN thread (postgres_watch.c), or NULL */
 };
 
 /* Parameters of one statement, as text. */
@@ -117,5 +118,28 @@ int cairn__pg_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
 /* Pool access, for the write batch. */
 int cairn__pg_acquire(pg_connection **out, cairn_storage *storage);
 void cairn__pg_release(cairn_storage *storage, pg_connection *conn);
+
+/* Users and sessions (postgres_accounts.c): the schema-2 tables and the account entries. */
+extern const char cairn__pg_accounts_schema[];
+int cairn__pg_user_create(cairn_storage_user *out, cairn_storage *storage,
+	const cairn_storage_user *user);
+int cairn__pg_user_get(cairn_storage_user *out, cairn_storage *storage, const char *id);
+int cairn__pg_user_get_by_email(cairn_storage_user *out, cairn_storage *storage,
+	const char *email);
+int cairn__pg_session_create(cairn_storage *storage, const cairn_storage_session *session);
+int cairn__pg_session_get(cairn_storage_session *out, cairn_storage *storage, const char *id);
+int cairn__pg_session_find(cairn_storage_session *out, cairn_storage *storage,
+	const char *secret_hash);
+int cairn__pg_session_list(cairn_storage *storage, const char *user_id,
+	int (*each)(const cairn_storage_session *session, void *payload), void *payload);
+int cairn__pg_session_delete(cairn_storage *storage, const char *user_id, const char *id);
+int cairn__pg_session_delete_all(cairn_storage *storage, const char *user_id);
+
+/* Change notifications (postgres_watch.c). Every write batch NOTIFYs PG_NOTIFY_CHANNEL with
+ * "<sequence> <database id>" inside its transaction, so the notice is delivered at commit to
+ * every instance LISTENing; the backend's `watch` entry runs the listener thread. */
+#define PG_NOTIFY_CHANNEL "cairn_changes"
+int cairn__pg_watch(cairn_storage *storage,
+	void (*on_change)(const char *database_id, int64_t sequence, void *payload), void *payload);
 
 #endif

@@ -270,6 +270,15 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	exists = PQntuples(current) > 0;
 	live = exists && cairn__pg_int(current, 0, PDOC_DELETED) == 0;
 
+	/* Permissions, against the row as it is now (under the database lock: no race). */
+	rc = cairn__storage_guard_rejects(write, outcome, live, live ?
+		PQgetvalue(current, 0, PDOC_PERMISSIONS) : NULL);
+	if (rc != 0) {
+		rejected = rc > 0;
+		rc = rc > 0 ? 0 : rc;
+		goto cleanup;
+	}
+
 	/* The precondition, checked against the row as it is now (under the database lock). */
 	if (write->expect == CAIRN_EXPECT_VERSION) {
 		int64_t version = exists ? cairn__pg_int(current, 0, PDOC_VERSION) : 0;

@@ -299,6 +299,16 @@ static void reader_release(cairn_storage *storage, connection *conn)
 	pthread_mutex_unlock(&storage->pool_lock);
 }
 
+int cairn__sqlite_reader_acquire(connection **out, cairn_storage *storage)
+{
+	return reader_acquire(out, storage);
+}
+
+void cairn__sqlite_reader_release(cairn_storage *storage, connection *conn)
+{
+	reader_release(storage, conn);
+}
+
 /* The next $updatedAt: wall-clock ms, bumped past the last one issued. Caller holds the
  * write lock. */
 int64_t cairn__sqlite_clock_next(cairn_storage *storage)
@@ -558,6 +568,8 @@ static int schema_prepare(connection *conn, const char *path)
 	}
 	/* Version 1 is the first schema: creating it is also the only "migration". */
 	rc = exec_sql(conn, schema_sql);
+	if (rc == 0)
+		rc = exec_sql(conn, cairn__sqlite_accounts_schema); /* users, sessions */
 	if (rc < 0)
 		goto cleanup;
 	if (version < SCHEMA_VERSION) {
@@ -1316,4 +1328,13 @@ const cairn_storage_backend cairn__storage_sqlite = {
 	.document_scan = sqlite_document_scan,
 	.write = cairn__sqlite_write,
 	.changes = sqlite_changes,
+	.user_create = cairn__sqlite_user_create,
+	.user_get = cairn__sqlite_user_get,
+	.user_get_by_email = cairn__sqlite_user_get_by_email,
+	.session_create = cairn__sqlite_session_create,
+	.session_get = cairn__sqlite_session_get,
+	.session_find = cairn__sqlite_session_find,
+	.session_list = cairn__sqlite_session_list,
+	.session_delete = cairn__sqlite_session_delete,
+	.session_delete_all = cairn__sqlite_session_delete_all,
 };

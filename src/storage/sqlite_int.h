@@ -119,6 +119,27 @@ int cairn__sqlite_record_from_row(cairn_storage_record *out, sqlite3_stmt *stmt,
 /* Sets CAIRN_ENOTFOUND with Appwrite's message for a missing database. */
 int cairn__sqlite_database_missing(const char *id);
 
+/* Pooled read connections (sqlite.c), for the backend's other files. */
+int cairn__sqlite_reader_acquire(connection **out, cairn_storage *storage);
+void cairn__sqlite_reader_release(cairn_storage *storage, connection *conn);
+
+/* Users and sessions (sqlite_accounts.c): the schema and the backend's account entries. */
+extern const char cairn__sqlite_accounts_schema[];
+int cairn__sqlite_user_create(cairn_storage_user *out, cairn_storage *storage,
+	const cairn_storage_user *user);
+int cairn__sqlite_user_get(cairn_storage_user *out, cairn_storage *storage, const char *id);
+int cairn__sqlite_user_get_by_email(cairn_storage_user *out, cairn_storage *storage,
+	const char *email);
+int cairn__sqlite_session_create(cairn_storage *storage, const cairn_storage_session *session);
+int cairn__sqlite_session_get(cairn_storage_session *out, cairn_storage *storage,
+	const char *id);
+int cairn__sqlite_session_find(cairn_storage_session *out, cairn_storage *storage,
+	const char *secret_hash);
+int cairn__sqlite_session_list(cairn_storage *storage, const char *user_id,
+	int (*each)(const cairn_storage_session *session, void *payload), void *payload);
+int cairn__sqlite_session_delete(cairn_storage *storage, const char *user_id, const char *id);
+int cairn__sqlite_session_delete_all(cairn_storage *storage, const char *user_id);
+
 /* The write batch (sqlite_write.c): the backend's `write` entry. */
 int cairn__sqlite_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
 	const char *database_id, const cairn_storage_write *writes, size_t count);

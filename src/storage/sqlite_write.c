@@ -281,6 +281,15 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	rc = 0;
 	live = exists && !sqlite3_column_int(current, DOC_DELETED);
 
+	/* Permissions, against the row as it is now (inside the transaction: no race). */
+	rc = cairn__storage_guard_rejects(write, outcome, live, live ?
+		(const char *)sqlite3_column_text(current, DOC_PERMISSIONS) : NULL);
+	if (rc != 0) {
+		rejected = rc > 0;
+		rc = rc > 0 ? 0 : rc;
+		goto cleanup;
+	}
+
 	/* The precondition, checked against the row as it is now. */
 	if (write->expect == CAIRN_EXPECT_VERSION) {
 		int64_t version = exists ? sqlite3_column_int64(current, DOC_VERSION) : 0;

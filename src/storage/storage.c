@@ -225,3 +225,31 @@ json_object *cairn__storage_new_data(const cairn_storage_write *write, json_obje
 		cairn__storage_keep_counters(&data, stored_data, special);
 	return data;
 }
+
+int cairn__storage_guard_rejects(const cairn_storage_write *write, cairn_storage_outcome *outcome,
+	int live, const char *permissions_text)
+{
+	json_object *permissions = NULL;
+	int rc;
+
+	if (!write->guard)
+		return 0;
+	if (live) {
+		permissions = cairn__json_parse(permissions_text ? permissions_text : "[]", (size_t)-1,
+			CAIRN_JSON_MAX_DEPTH);
+		if (!permissions) {
+			/* Unreadable stored permissions grant nothing. */
+			permissions = json_object_new_array();
+			if (!permissions)
+				return cairn__error_set(CAIRN_ENOMEM, "storage: out of memory");
+		}
+	}
+	rc = write->guard(outcome, write, live, permissions, write->guard_payload);
+	json_object_put(permissions);
+	if (rc == 0)
+		return 0;
+	if (outcome->status == 0)
+		cairn__storage_outcome_set(outcome, rc < 0 ? rc : CAIRN_EAUTH, "user_unauthorized",
+			"The current user is not authorized to perform the requested action.");
+	return 1;
+}

@@ -85,10 +85,22 @@ typedef enum {
 	                            * updated_at is later than `unmodified_since` */
 } cairn_write_expect;
 
+struct cairn_storage_write;
+struct cairn_storage_outcome;
+/* A permission check the backend runs inside the write's transaction, after an idempotent
+ * replay and the collection lookup, before the precondition: `live` says whether a live
+ * document has the id now and `current_permissions` are its stored permissions (NULL when
+ * not live; borrowed). Returns 0 to go on, or a negative code after filling the outcome's
+ * status, error_type and error_message: the write is then rejected (and, for a push,
+ * stored as rejected). See server/permissions.h. */
+typedef int (*cairn_storage_guard_fn)(struct cairn_storage_outcome *outcome,
+	const struct cairn_storage_write *write, int live, json_object *current_permissions,
+	void *payload);
+
 /* One write. For sync pushes `client_id` and `mutation_id` are set: the backend records the
  * outcome of applied and rejected mutations under (client_id, mutation_id) in the same
  * transaction and, when it sees the pair again, returns the stored outcome and writes nothing. */
-typedef struct {
+typedef struct cairn_storage_write {
 	cairn_write_op op;
 	const char *collection_id;
 	const char *id;
@@ -101,10 +113,12 @@ typedef struct {
 	int64_t hlc;                /* 0: the backend uses the write's $updatedAt as HLC */
 	const char *client_id;      /* "" or NULL for REST */
 	const char *mutation_id;    /* NULL for REST */
+	cairn_storage_guard_fn guard; /* NULL: no permission check (trusted callers) */
+	void *guard_payload;
 } cairn_storage_write;
 
 /* The outcome of one write. */
-typedef struct {
+typedef struct cairn_storage_outcome {
 	int status;                 /* 0 applied; CAIRN_ECONFLICT; or another negative code = rejected */
 	int replayed;               /* 1 when this is a stored outcome of an earlier identical push */
 	char error_type[48];        /* Appwrite error type when rejected, e.g. "document_not_found" */
@@ -113,6 +127,30 @@ typedef struct {
 	                              * delete); conflict: the current document (or tombstone; a
 	                              * never-existing document has version 0 and deleted = 1) */
 } cairn_storage_outcome;
+
+/* An account (src/storage/sqlite_accounts.c, postgres_accounts.c). Emails are unique
+ * case-insensitively. */
+typedef struct {
+	char *id;
+	char *email;
+	char *name;
+	char *password_hash;  /* libsodium argon2id string (crypto_pwhash_str) */
+	int status;           /* 1 active, 0 blocked */
+	int64_t created_at;   /* unix ms */
+	int64_t updated_at;
+	int64_t password_updated_at;
+} cairn_storage_user;
+
+/* A session: the secret itself is never stored, only its hash. */
+typedef struct {
+	char *id;
+	char *user_id;
+	char *secret_hash;    /* lower-case hex SHA-256 of the secret */
+	int64_t created_at;   /* unix ms */
+	int64_t expires_at;   /* unix ms */
+	char *ip;             /* "" when unknown */
+	char *user_agent;     /* "" when unknown */
+} cairn_storage_session;
 
 /* Called once per item by scans; return non-zero to stop (that value is returned). The
  * record is borrowed for the call. */
@@ -178,6 +216,43 @@ typedef struct cairn_storage_backend {
 	int (*changes)(cairn_storage *storage, const char *database_id, int64_t since,
 		const char *const *collections, size_t collection_count, size_t limit,
 		cairn_storage_record_cb each, void *payload, int *out_more);
+
+	/* ---- accounts (users and sessions) ---- */
+	/* Creates a user. CAIRN_EEXISTS when the id or (case-insensitively) the email is taken.
+	 * `out` may be NULL. */
+	int (*user_create)(cairn_storage_user *out, cairn_storage *storage,
+		const cairn_storage_user *user);
+	/* CAIRN_ENOTFOUND when missing. */
+	int (*user_get)(cairn_storage_user *out, cairn_storage *storage, const char *id);
+	int (*user_get_by_email)(cairn_storage_user *out, cairn_storage *storage,
+		const char *email);
+	/* Stores a session (all fields of `session` are read; NULL ip/user_agent mean ""),
+	 * and drops that user's sessions that expired before it was created. */
+	int (*session_create)(cairn_storage *storage, const cairn_storage_session *session);
+	/* CAIRN_ENOTFOUND when missing (expired sessions are still returned: callers check). */
+	int (*session_get)(cairn_storage_session *out, cairn_storage *storage, const char *id);
+	/* The session whose secret hash is `secret_hash`; CAIRN_ENOTFOUND when none. */
+	int (*session_find)(cairn_storage_session *out, cairn_storage *storage,
+		const char *secret_hash);
+	/* Every session of a user, oldest first (borrowed for the call). */
+	int (*session_list)(cairn_storage *storage, const char *user_id,
+		int (*each)(const cairn_storage_session *session, void *payload), void *payload);
+	/* Deletes one session of `user_id`; CAIRN_ENOTFOUND when it has no such session. */
+	int (*session_delete)(cairn_storage *storage, const char *user_id, const char *id);
+	/* Deletes every session of `user_id` (0 also when there were none). */
+	int (*session_delete_all)(cairn_storage *storage, const char *user_id);
+
+	/* Changes committed by OTHER processes sharing the storage (several `cairn serve
+	 * --postgres`). Starts a background watcher that calls `on_change` on its own thread
+	 * after another process (or this one) commits writes to a database: `database_id` and
+	 * the database's change sequence after that commit, or database_id NULL when the
+	 * watcher may have missed notifications (it reconnected) and every database must be
+	 * re-read from the feed. on_change NULL stops the watcher and waits for it: no call
+	 * runs after that returns. NULL for a backend that only one process opens (sqlite);
+	 * then the caller's own writes are all there is. */
+	int (*watch)(cairn_storage *storage,
+		void (*on_change)(const char *database_id, int64_t sequence, void *payload),
+		void *payload);
 } cairn_storage_backend;
 
 extern const cairn_storage_backend cairn__storage_sqlite;
@@ -187,5 +262,7 @@ void cairn__storage_record_clear(cairn_storage_record *record);
 void cairn__storage_database_clear(cairn_storage_database *database);
 void cairn__storage_collection_clear(cairn_storage_collection *collection);
 void cairn__storage_outcome_clear(cairn_storage_outcome *outcome);
+void cairn__storage_user_clear(cairn_storage_user *user);
+void cairn__storage_session_clear(cairn_storage_session *session);
 
 #endif

@@ -41,5 +41,10 @@ int cairn__storage_record_empty(cairn_storage_record *record, const char *databa
 	const char *collection_id, const char *id);
 /* Replaces the malloc'd string *field by a copy of `value` (NULL gives ""). */
 int cairn__storage_record_set_string(char **field, const char *value);
+/* Runs the write's permission guard (storage.h) when it has one, with the stored
+ * permissions text of the current document (`live`). Returns 0 when the write may go on,
+ * 1 when the guard rejected it (`outcome` says why), or a negative code (ENOMEM). */
+int cairn__storage_guard_rejects(const cairn_storage_write *write, cairn_storage_outcome *outcome,
+	int live, const char *permissions_text);
 
 #endif

@@ -817,6 +817,14 @@ int cairn__query_matches(const cairn_query *query, json_object *document)
 	return filter_matches(&query->filter, document);
 }
 
+int cairn__query_filters_only(const cairn_query *query)
+{
+	if (!query)
+		return 1;
+	return query->selected_count == 0 && query->order_count == 0 && query->limit < 0 &&
+		query->offset < 0 && !query->cursor;
+}
+
 int64_t cairn__query_limit(const cairn_query *query)
 {
 	return query ? query->limit : -1;

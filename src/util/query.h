@@ -27,6 +27,10 @@ void cairn__query_free(cairn_query *query);
  * $sequence, ...) passes every filter of `query`, else 0. NULL query matches everything. */
 int cairn__query_matches(const cairn_query *query, json_object *document);
 
+/* 1 when `query` holds filters only (no select, order, limit, offset or cursor): what a sync
+ * scope may use (docs/protocol.md, "Partial sync"). NULL counts as filters only. */
+int cairn__query_filters_only(const cairn_query *query);
+
 /* The explicit limit and offset, or -1 when the query has none. */
 int64_t cairn__query_limit(const cairn_query *query);
 int64_t cairn__query_offset(const cairn_query *query);

@@ -122,6 +122,77 @@ static void test_client_listeners__other_handle_and_pulls(void **state)
 	client_env_free(&env);
 }
 
+/* Applies a push reply (%s: the mutation ids of the pending outbox, in order). */
+static void push_reply(cairn_store *store, const char *format)
+{
+	cairn__mutation *mutations = NULL;
+	cairn__push_tally tally;
+	size_t count = 0;
+	char text[4096];
+	json_object *reply;
+
+	assert_int_equal(cairn__outbox_load_batch(&mutations, &count, store, 10), 0);
+	snprintf(text, sizeof(text), format, count > 0 ? mutations[0].mutation_id : "",
+		count > 1 ? mutations[1].mutation_id : "");
+	reply = json_tokener_parse(text);
+	assert_non_null(reply);
+	assert_int_equal(cairn__push_apply(&tally, store, mutations, count, reply), 0);
+	json_object_put(reply);
+	cairn__mutations_free(mutations, count);
+}
+
+#define THEIRS(id) "{\"$id\":\"" id "\",\"$collectionId\":\"items\"," \
+	"\"$databaseId\":\"main\",\"$createdAt\":\"2020-01-01T00:00:00.000+00:00\"," \
+	"\"$updatedAt\":\"2020-01-02T00:00:00.000+00:00\",\"$permissions\":[]," \
+	"\"$version\":4,\"$sequence\":\"1\",\"title\":\"theirs\"}"
+
+/* A push conflict the server wins changes the local view: its listeners hear it (remote
+ * source). One the local side wins changes nothing, so nothing is heard. */
+static void test_client_listeners__push_outcomes(void **state)
+{
+	client_env env;
+	recorder r = { 0 };
+	uint64_t token;
+	char *text = NULL;
+
+	(void)state;
+	client_env_init(&env);
+	put(env.store, "items", "a", "{\"title\":\"mine\"}");
+	put(env.store, "items", "b", "{\"title\":\"mine\"}");
+	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, record, &r), 0);
+	/* a: the server's version is newer by clock and wins; b: ours is newer and wins. */
+	push_reply(env.store, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"conflict\",\"current\":{\"version\":4,"
+		"\"deleted\":false,\"hlc\":9223372036854775000,\"author\":\"c-other\","
+		"\"document\":" THEIRS("a") "}},"
+		"{\"mutationId\":\"%s\",\"status\":\"conflict\",\"current\":{\"version\":4,"
+		"\"deleted\":false,\"hlc\":1,\"author\":\"c-other\",\"document\":" THEIRS("b")
+		"}}]}");
+	assert_int_equal(r.calls, 1);
+	assert_string_equal(r.last_id, "a");
+	assert_int_equal(r.last_source, CAIRN_CHANGE_REMOTE);
+	assert_int_equal(r.last_deleted, 0);
+	assert_int_equal(cairn_doc_get(&text, env.store, "items", "a"), 0);
+	assert_non_null(strstr(text, "theirs"));
+	cairn_free(text);
+
+	/* A rejected create is undone locally: the document is gone, and that is heard. */
+	assert_int_equal(cairn_store_unlisten(env.store, token), 0);
+	client_env_free(&env);
+	client_env_init(&env);
+	memset(&r, 0, sizeof(r));
+	put(env.store, "items", "c", "{\"title\":\"mine\"}");
+	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, record, &r), 0);
+	push_reply(env.store, "{\"results\":[{\"mutationId\":\"%s\",\"status\":\"rejected\","
+		"\"error\":{\"message\":\"no\",\"type\":\"document_invalid_structure\"}}]}");
+	assert_int_equal(r.calls, 1);
+	assert_string_equal(r.last_id, "c");
+	assert_int_equal(r.last_deleted, 1);
+	assert_int_equal(r.last_source, CAIRN_CHANGE_REMOTE);
+	assert_int_equal(cairn_store_unlisten(env.store, token), 0);
+	client_env_free(&env);
+}
+
 typedef struct {
 	int calls;
 	size_t last_count;
@@ -177,6 +248,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_listeners__local_writes),
 		cmocka_unit_test(test_client_listeners__other_handle_and_pulls),
+		cmocka_unit_test(test_client_listeners__push_outcomes),
 		cmocka_unit_test(test_client_listeners__live_query),
 	};
 

@@ -276,6 +276,49 @@ static void test_client_sync_apply__conflict_local_wins(void **state)
 	client_env_free(&env);
 }
 
+/* The clock is kept by the newest outbox row and, once rows leave the outbox, by meta: a
+ * timestamp issued once is never issued lower again, across the outbox draining and a
+ * reopen. A row an hour ahead stands for a clock that later went back. */
+static void test_client_sync_apply__clock_survives_the_outbox(void **state)
+{
+	client_env env;
+	cairn__push_tally tally;
+	batch b = { 0 };
+	json_object *outbox;
+	int64_t future = future_hlc();
+	int64_t second;
+	char sql[160];
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"n\":1}"), 0);
+	snprintf(sql, sizeof(sql), "UPDATE outbox SET hlc = %" PRId64, future);
+	client_sql_exec(env.path, sql);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"n\":2}"), 0);
+	outbox = client_outbox(env.store);
+	second = client_int(json_object_array_get_idx(outbox, 1), "hlc");
+	assert_true(second > future);
+	json_object_put(outbox);
+
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":1,\"document\":"
+		SERVER_DOC("a", 1, ",\"n\":1") "},"
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":2,\"document\":"
+		SERVER_DOC("b", 2, ",\"n\":2") "}]}"), 0);
+	assert_int_equal(tally.applied, 2);
+	unload(&b);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox"), 0);
+
+	client_reopen(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "c", "{\"n\":3}"), 0);
+	outbox = client_outbox(env.store);
+	assert_true(client_int(json_object_array_get_idx(outbox, 0), "hlc") > second);
+	json_object_put(outbox);
+	client_env_free(&env);
+}
+
 static void test_client_sync_apply__conflict_remote_wins(void **state)
 {
 	client_env env;
@@ -646,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_client_sync_apply__push_body),
 		cmocka_unit_test(test_client_sync_apply__applied_chain),
 		cmocka_unit_test(test_client_sync_apply__conflict_local_wins),
+		cmocka_unit_test(test_client_sync_apply__clock_survives_the_outbox),
 		cmocka_unit_test(test_client_sync_apply__conflict_remote_wins),
 		cmocka_unit_test(test_client_sync_apply__conflict_ties_and_deletes),
 		cmocka_unit_test(test_client_sync_apply__rejected),

@@ -74,8 +74,8 @@ static void setup_collection(const cairn_it_env *env)
 		"{\"databaseId\":\"main\",\"name\":\"main\"}");
 	assert_int_equal(status, 201);
 	status = cairn_it_rest(NULL, env, "POST", "/databases/main/collections",
-		"{\"collectionId\":\"items\",\"name\":\"items\",\"permissions\":[],"
-		"\"documentSecurity\":false}");
+		"{\"collectionId\":\"items\",\"name\":\"items\",\"permissions\":"
+		"[\"read(\\\"any\\\")\"],\"documentSecurity\":false}"); /* guests get events */
 	assert_int_equal(status, 201);
 }
 

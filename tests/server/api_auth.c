@@ -107,8 +107,9 @@ static void test_server_api_auth__no_key_writes_nothing(void **state)
 		"{\"databaseId\":\"main\",\"name\":\"Main\"}", no_key);
 	assert_error(&reply, 401, "general_unauthorized_scope");
 	reply_free(&reply);
+	/* Sync routes take any caller (permissions decide what it sees): no database here. */
 	reply = api_call_headers(h, "POST", "/v1/sync/databases/main/pull", "{}", no_key);
-	assert_error(&reply, 401, "general_unauthorized_scope");
+	assert_error(&reply, 404, "database_not_found");
 	reply_free(&reply);
 
 	reply = api_call(h, "GET", "/v1/databases", NULL);

@@ -150,6 +150,7 @@ static void stub_echo(const cairn_http_request *request, cairn_http_response *re
 	json_object_object_add(object, "bodyLength",
 		json_object_new_int64((int64_t)request->body_length));
 	json_object_object_add(object, "peer", json_object_new_string(request->peer));
+	json_object_object_add(object, "tls", json_object_new_boolean(request->tls));
 	for (i = 0; i < request->header_count; i++)
 		json_object_object_add(headers, request->headers[i].name,
 			json_object_new_string(request->headers[i].value));
@@ -204,9 +205,11 @@ typedef struct {
 	char data_dir[128];
 	char port_file[128];
 	char stdout_path[128];
+	char tls_cert[160]; /* "" = plain HTTP; else PEM files in root (and ca.pem) */
+	char tls_key[160];
 	pid_t pid;
 	int port;
-	char url[64];       /* http://127.0.0.1:PORT/v1 */
+	char url[64];       /* http[s]://127.0.0.1:PORT/v1 */
 } fixture;
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -251,6 +254,8 @@ static void server_start(fixture *f, const char *api_key)
 		config.api_key = api_key;
 		config.workers = 3;
 		config.port_file = f->port_file;
+		config.tls_cert = f->tls_cert[0] ? f->tls_cert : NULL;
+		config.tls_key = f->tls_key[0] ? f->tls_key : NULL;
 		rc = cairn__server_run(&config);
 		if (rc != 0)
 			fprintf(stderr, "cairn__server_run: %d %s\n", rc, cairn_error_last());
@@ -269,7 +274,8 @@ static void server_start(fixture *f, const char *api_key)
 		sleep_ms(10);
 	}
 	assert_true(f->port > 0);
-	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d/v1", f->port);
+	snprintf(f->url, sizeof(f->url), "%s://127.0.0.1:%d/v1", f->tls_cert[0] ? "https" : "http",
+		f->port);
 }
 
 /* SIGTERM; returns the child's exit code (-1 when it died of a signal). */
@@ -600,6 +606,12 @@ static void test_server_transport__query_path_and_headers_arrive_intact(void **s
 	/* The API gets the raw query string, byte for byte (http.c decodes it). */
 	assert_string_equal(get_string(body, "query"), strchr(url, '?') + 1);
 	assert_string_equal(get_string(body, "peer"), "127.0.0.1");
+	{
+		json_object *tls = NULL;
+
+		assert_true(json_object_object_get_ex(body, "tls", &tls));
+		assert_false(json_object_get_boolean(tls));
+	}
 
 	assert_true(json_object_object_get_ex(body, "headers", &request_headers));
 	assert_string_equal(get_string(request_headers, "x-appwrite-project"), "test");
@@ -661,6 +673,63 @@ static void test_server_transport__one_mib_body_round_trips(void **state)
 		free(body);
 	}
 	free(payload);
+}
+
+/* The same transport over TLS: `tls` reaches the API, a 1 MiB body round-trips through
+ * TLS records in both directions, keep-alive holds, and plain HTTP on the port gets a 400. Certificates from the openssl command. */
+static void test_server_transport__tls_same_port(void **state)
+{
+	fixture *f = *state;
+	CURL *curl = curl_easy_init();
+	size_t length = 1024 * 1024, i;
+	char *payload = malloc(length), url[256], command[1024], ca[160];
+	long connects = -1, status = 0;
+	json_object *body, *tls = NULL;
+	reply r;
+
+	assert_non_null(payload);
+	snprintf(command, sizeof(command), "cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+		"ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem -days 2 "
+		"-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>/dev/null", f->root);
+	assert_int_equal(system(command), 0);
+	snprintf(f->tls_cert, sizeof(f->tls_cert), "%s/cert.pem", f->root);
+	snprintf(f->tls_key, sizeof(f->tls_key), "%s/key.pem", f->root);
+	snprintf(ca, sizeof(ca), "%s", f->tls_cert); /* self-signed: its own CA */
+	server_start(f, "secret-key");
+	assert_true(strncmp(f->url, "https://", 8) == 0);
+	curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+
+	snprintf(url, sizeof(url), "%s/test/echo", f->url);
+	assert_int_equal(perform(curl, &r, "GET", url, NULL, NULL, 0), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	body = parse_body(&r);
+	assert_true(json_object_object_get_ex(body, "tls", &tls));
+	assert_true(json_object_get_boolean(tls));
+	json_object_put(body);
+	reply_free(&r);
+
+	for (i = 0; i < length; i++)
+		payload[i] = (char)((i * 7 + i / 4096) & 0xff);
+	snprintf(url, sizeof(url), "%s/test/echo-body", f->url);
+	assert_int_equal(perform(curl, &r, "POST", url, NULL, payload, length), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_length, length);
+	assert_memory_equal(r.body, payload, length);
+	curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+	assert_int_equal(connects, 0); /* the same TLS connection */
+	reply_free(&r);
+
+	/* Plain HTTP to the TLS port: a 400 in clear text, and the server goes on. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/health/version", f->port);
+	assert_int_equal(cairn_test_http(&status, NULL, "GET", url, NULL, NULL, 0), 0);
+	assert_int_equal(status, 400);
+	snprintf(url, sizeof(url), "%s/health/version", f->url);
+	assert_int_equal(perform(curl, &r, "GET", url, NULL, NULL, 0), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	curl_easy_cleanup(curl);
+	free(payload);
+	assert_int_equal(server_stop(f, SIGTERM), 0);
 }
 
 static void test_server_transport__body_over_limit_gets_413(void **state)
@@ -1254,6 +1323,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_transport__sigterm_exits_zero,
 			setup_running, teardown),
 		cmocka_unit_test_setup_teardown(test_server_transport__start_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_transport__tls_same_port, setup, teardown),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -21,6 +21,10 @@
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
 
+static int perform(long *status, char **body, const char *method, const char *url,
+	const char *ca_file, int verify, const char *const *headers, const char *body_in,
+	size_t body_len);
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -44,8 +48,12 @@ struct cairn_test_server {
 	char port_file[PATH_MAX + 8]; /* <data_dir>.port */
 	char project[128];
 	char api_key[256];
-	char url[64];               /* "http://127.0.0.1:PORT/v1" */
+	char url[64];               /* "http[s]://127.0.0.1:PORT/v1" */
 	char conninfo[256];         /* PostgreSQL backend ("" = SQLite); kept across restarts */
+	char tls_cert[PATH_MAX];    /* --tls-cert ("" = plain HTTP) */
+	char tls_key[PATH_MAX];     /* --tls-key */
+	char ca_file[PATH_MAX];     /* trusted when checking an HTTPS server is up ("": the
+	                             * check does not verify the certificate) */
 };
 
 /*
@@ -132,9 +140,34 @@ static int read_port_file(const char *path)
 static int spawn(cairn_test_server *server, int port)
 {
 	char listen[64];
+	const char *argv[24];
+	int argc = 0;
 	pid_t pid;
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	argv[argc++] = CAIRN_BIN;
+	argv[argc++] = "serve";
+	argv[argc++] = "--listen";
+	argv[argc++] = listen;
+	argv[argc++] = "--data";
+	argv[argc++] = server->data_dir;
+	argv[argc++] = "--project";
+	argv[argc++] = server->project;
+	argv[argc++] = "--api-key";
+	argv[argc++] = server->api_key;
+	argv[argc++] = "--port-file";
+	argv[argc++] = server->port_file;
+	if (server->conninfo[0]) {
+		argv[argc++] = "--postgres";
+		argv[argc++] = server->conninfo;
+	}
+	if (server->tls_cert[0]) {
+		argv[argc++] = "--tls-cert";
+		argv[argc++] = server->tls_cert;
+		argv[argc++] = "--tls-key";
+		argv[argc++] = server->tls_key;
+	}
+	argv[argc] = NULL;
 	unlink(server->port_file);
 	fflush(stdout);
 	fflush(stderr);
@@ -146,15 +179,7 @@ static int spawn(cairn_test_server *server, int port)
 	if (pid == 0) {
 		/* Never outlive the test that started us. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (server->conninfo[0])
-			execl(CAIRN_BIN, CAIRN_BIN, "serve", "--listen", listen, "--data",
-				server->data_dir, "--project", server->project, "--api-key",
-				server->api_key, "--port-file", server->port_file, "--postgres",
-				server->conninfo, (char *)NULL);
-		else
-			execl(CAIRN_BIN, CAIRN_BIN, "serve", "--listen", listen, "--data",
-				server->data_dir, "--project", server->project, "--api-key",
-				server->api_key, "--port-file", server->port_file, (char *)NULL);
+		execv(CAIRN_BIN, (char *const *)argv);
 		fprintf(stderr, "server_proc: exec %s failed: %s\n", CAIRN_BIN, strerror(errno));
 		_exit(127);
 	}
@@ -193,13 +218,16 @@ static int wait_ready(cairn_test_server *server)
 		}
 		port = read_port_file(server->port_file);
 		if (port > 0) {
+			const char *scheme = server->tls_cert[0] ? "https" : "http";
 			char url[128];
 			long http_status = 0;
 
-			snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/health/version", port);
-			if (cairn_test_http(&http_status, NULL, "GET", url, NULL, NULL, 0) == 0) {
+			snprintf(url, sizeof(url), "%s://127.0.0.1:%d/v1/health/version", scheme, port);
+			if (perform(&http_status, NULL, "GET", url, server->ca_file,
+				server->ca_file[0] != '\0', NULL, NULL, 0) == 0) {
 				server->port = port;
-				snprintf(server->url, sizeof(server->url), "http://127.0.0.1:%d/v1", port);
+				snprintf(server->url, sizeof(server->url), "%s://127.0.0.1:%d/v1", scheme,
+					port);
 				return 0;
 			}
 		}
@@ -214,11 +242,23 @@ static int wait_ready(cairn_test_server *server)
 int cairn_test_server_start(cairn_test_server **out, const char *data_dir, const char *project,
 	const char *api_key)
 {
+	return cairn_test_server_start_tls(out, data_dir, project, api_key, NULL, NULL, NULL);
+}
+
+int cairn_test_server_start_tls(cairn_test_server **out, const char *data_dir,
+	const char *project, const char *api_key, const char *cert_file, const char *key_file,
+	const char *ca_file)
+{
 	cairn_test_server *server = calloc(1, sizeof(*server));
 
 	*out = NULL;
 	if (!server)
 		return -1;
+	if (cert_file && key_file) {
+		snprintf(server->tls_cert, sizeof(server->tls_cert), "%s", cert_file);
+		snprintf(server->tls_key, sizeof(server->tls_key), "%s", key_file);
+		snprintf(server->ca_file, sizeof(server->ca_file), "%s", ca_file ? ca_file : "");
+	}
 	snprintf(server->data_dir, sizeof(server->data_dir), "%s", data_dir);
 	snprintf(server->port_file, sizeof(server->port_file), "%s.port", data_dir);
 	snprintf(server->project, sizeof(server->project), "%s", project ? project : "test");
@@ -354,6 +394,20 @@ static void curl_init_once(void)
 int cairn_test_http(long *status, char **body, const char *method, const char *url,
 	const char *const *headers, const char *body_in, size_t body_len)
 {
+	return cairn_test_http_ca(status, body, method, url, NULL, headers, body_in, body_len);
+}
+
+int cairn_test_http_ca(long *status, char **body, const char *method, const char *url,
+	const char *ca_file, const char *const *headers, const char *body_in, size_t body_len)
+{
+	return perform(status, body, method, url, ca_file, 1, headers, body_in, body_len);
+}
+
+/* One request; `verify` 0 skips checking an https:// certificate (readiness probes only). */
+static int perform(long *status, char **body, const char *method, const char *url,
+	const char *ca_file, int verify, const char *const *headers, const char *body_in,
+	size_t body_len)
+{
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct curl_slist *list = NULL;
 	buffer response = { NULL, 0 };
@@ -383,6 +437,12 @@ int cairn_test_http(long *status, char **body, const char *method, const char *u
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (ca_file && *ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	if (!verify) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	if (body_in) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_in);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

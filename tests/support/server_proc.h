@@ -22,6 +22,13 @@ typedef struct cairn_test_server cairn_test_server; /* one `cairn serve` child p
 int cairn_test_server_start(cairn_test_server **out, const char *data_dir, const char *project,
 	const char *api_key);
 
+/* The same serving HTTPS and WSS: `cert_file` and `key_file` go to --tls-cert/--tls-key, and
+ * readiness is checked over https:// trusting the PEM CA file `ca_file` (NULL: the
+ * system's). _url is then "https://127.0.0.1:PORT/v1". Restarts keep TLS. */
+int cairn_test_server_start_tls(cairn_test_server **out, const char *data_dir,
+	const char *project, const char *api_key, const char *cert_file, const char *key_file,
+	const char *ca_file);
+
 /* SIGTERM, wait and free. Returns the exit status (0 for a clean shutdown), or -1 if it died
  * of a signal or did not exit within ~10 s (then it is SIGKILLed). NULL: returns -1. */
 int cairn_test_server_stop(cairn_test_server *server);
@@ -47,5 +54,8 @@ int cairn_test_server_port(const cairn_test_server *server);
  * is never sent unless given in `headers`. */
 int cairn_test_http(long *status, char **body, const char *method, const char *url,
 	const char *const *headers, const char *body_in, size_t body_len);
+/* The same, trusting the PEM CA file `ca_file` for https:// URLs (NULL: the system's). */
+int cairn_test_http_ca(long *status, char **body, const char *method, const char *url,
+	const char *ca_file, const char *const *headers, const char *body_in, size_t body_len);
 
 #endif
