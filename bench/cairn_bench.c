@@ -22,6 +22,8 @@ int cairn_bench_live(const char *cairn_binary, long writes) __attribute__((weak)
 /* bench/realtime_conns.c: K realtime connections; runs only when asked for by --only. */
 int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
 	__attribute__((weak));
+/* bench/recovery.c: server-up to in-sync time; runs only when asked for by --only. */
+int cairn_bench_recovery(const char *cairn_binary, int trials, double offline_s);
 static long realtime_connections = 10000; /* --conns K */
 
 typedef struct {
@@ -500,7 +502,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: cairn_bench --cairn PATH [-n DOCUMENTS] [-c CLIENTS] [--incr K]\n"
 		"                   [--single K] [--live-writes K] [--only local_put|local_batch|"
-		"push|pull|concurrent|live|realtime_conns] [--conns K]\n"
+		"push|pull|concurrent|live|realtime_conns|recovery] [--conns K]\n"
 		"                   [--postgres CONNINFO]  (servers on PostgreSQL databases "
 		"cairn_push, cairn_concurrent)\n");
 	exit(2);
@@ -548,6 +550,12 @@ int main(int argc, char **argv)
 	if (config.only && strcmp(config.only, "realtime_conns") == 0 &&
 		cairn_bench_realtime_conns) {
 		int failed = cairn_bench_realtime_conns(config.cairn_binary, realtime_connections);
+
+		rmdir(workdir);
+		return failed ? 1 : 0;
+	}
+	if (config.only && strcmp(config.only, "recovery") == 0) {
+		int failed = cairn_bench_recovery(config.cairn_binary, 5, 5.0);
 
 		rmdir(workdir);
 		return failed ? 1 : 0;

@@ -1,15 +1,13 @@
 /* live.c: the live workload: A->B propagation latency through the real server on loopback,
  * with both stores running the background replicator (push on commit, realtime, pull). */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "cairn.h"
 
 #define LIVE_TIMEOUT_S 10.0  /* one write not seen on B by then: the run fails */
@@ -21,21 +19,6 @@ typedef struct {
 	double arrived;      /* monotonic seconds when B's listener heard it; 0 until then */
 } live_state;
 
-static double live_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int live_compare(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* B's listener: runs on B's replicator thread right after a pulled page commits. */
 static void on_change(const cairn_change *change, void *payload)
 {
@@ -45,44 +28,10 @@ static void on_change(const cairn_change *change, void *payload)
 		return;
 	pthread_mutex_lock(&state->lock);
 	if (strcmp(change->id, state->expected) == 0 && state->arrived == 0) {
-		state->arrived = live_now();
+		state->arrived = bench_util_now();
 		pthread_cond_signal(&state->seen);
 	}
 	pthread_mutex_unlock(&state->lock);
-}
-
-static pid_t live_server_start(const char *binary, const char *dir, int *port)
-{
-	char data[512], port_file[512], text[32] = "";
-	pid_t pid;
-	int i;
-
-	snprintf(data, sizeof(data), "%s/server", dir);
-	snprintf(port_file, sizeof(port_file), "%s/port", dir);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (!freopen("/dev/null", "w", stdout))
-			_exit(127);
-		execl(binary, binary, "serve", "--listen", "127.0.0.1:0", "--data", data,
-			"--project", "bench", "--api-key", "bench-key", "--port-file", port_file,
-			(char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 1000 && pid > 0; i++) {
-		FILE *file = fopen(port_file, "r");
-
-		if (file) {
-			int ok = fgets(text, sizeof(text), file) && atoi(text) > 0;
-
-			fclose(file);
-			if (ok)
-				break;
-		}
-		usleep(10000);
-	}
-	*port = atoi(text);
-	return pid;
 }
 
 static int live_open(cairn_store **store, const char *dir, const char *name, const char *url)
@@ -118,7 +67,7 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 		return -1;
 	latencies = calloc((size_t)writes, sizeof(*latencies));
 	put_ms = calloc((size_t)writes, sizeof(*put_ms));
-	server = live_server_start(cairn_binary, dir, &port);
+	server = bench_util_server_start(cairn_binary, dir, "127.0.0.1:0", &port);
 	if (!latencies || !put_ms || server <= 0 || port <= 0) {
 		fprintf(stderr, "cairn_bench: live: the server did not start\n");
 		goto cleanup;
@@ -136,14 +85,14 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 	{
 		/* Both subscriptions up before the first write. */
 		cairn_replicator_status sa, sb;
-		double until = live_now() + LIVE_TIMEOUT_S;
+		double until = bench_util_now() + LIVE_TIMEOUT_S;
 
 		do {
 			usleep(10000);
 			cairn_replicator_status_get(&sa, ra);
 			cairn_replicator_status_get(&sb, rb);
 		} while ((!sa.realtime || !sb.realtime || sa.state != CAIRN_REPLICATOR_IDLE ||
-			sb.state != CAIRN_REPLICATOR_IDLE) && live_now() < until);
+			sb.state != CAIRN_REPLICATOR_IDLE) && bench_util_now() < until);
 	}
 	for (i = 0; i < writes; i++) {
 		char id[40], json[64];
@@ -156,10 +105,10 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 		snprintf(state.expected, sizeof(state.expected), "%s", id);
 		state.arrived = 0;
 		pthread_mutex_unlock(&state.lock);
-		written = live_now();
+		written = bench_util_now();
 		if (cairn_doc_put(a, "live", id, json) != 0)
 			goto cleanup;
-		put_ms[i] = (live_now() - written) * 1000.0;
+		put_ms[i] = (bench_util_now() - written) * 1000.0;
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += (time_t)LIVE_TIMEOUT_S;
 		pthread_mutex_lock(&state.lock);
@@ -176,12 +125,12 @@ int cairn_bench_live(const char *cairn_binary, long writes)
 		}
 		done++;
 	}
-	qsort(latencies, (size_t)done, sizeof(*latencies), live_compare);
+	qsort(latencies, (size_t)done, sizeof(*latencies), bench_util_compare_doubles);
 	printf("metric cairn.live.writes %ld writes\n", done);
 	printf("metric cairn.live_p50 %.2f ms\n", latencies[done / 2]);
 	printf("metric cairn.live_p99 %.2f ms\n", latencies[(size_t)((double)done * 0.99)]);
 	printf("metric cairn.live_max %.2f ms\n", latencies[done - 1]);
-	qsort(put_ms, (size_t)done, sizeof(*put_ms), live_compare);
+	qsort(put_ms, (size_t)done, sizeof(*put_ms), bench_util_compare_doubles);
 	printf("metric cairn.live_put_p50 %.2f ms\n", put_ms[done / 2]);
 	printf("metric cairn.live_put_p99 %.2f ms\n", put_ms[(size_t)((double)done * 0.99)]);
 	fflush(stdout);
@@ -193,10 +142,7 @@ cleanup:
 		cairn_store_unlisten(b, token);
 	cairn_store_free(a);
 	cairn_store_free(b);
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-	}
+	bench_util_server_stop(server);
 	free(latencies);
 	free(put_ms);
 	pthread_mutex_destroy(&state.lock);

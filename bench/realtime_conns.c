@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_util.h"
 
 #define CONNS_DATABASE "conns"
 #define CONNS_COLLECTION "items"
@@ -41,21 +42,6 @@ typedef struct {
 	double event_at;       /* when its event arrived */
 } conns_client;
 
-static double conns_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int conns_compare(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void conns_raise_limit(void)
 {
 	struct rlimit limit;
@@ -71,58 +57,6 @@ static long conns_fd_limit(void)
 	struct rlimit limit;
 
 	return getrlimit(RLIMIT_NOFILE, &limit) == 0 ? (long)limit.rlim_cur : 1024;
-}
-
-/* The server's resident set in KiB (VmRSS), or -1. */
-static long conns_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *file;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	file = fopen(path, "r");
-	if (!file)
-		return -1;
-	while (fgets(line, sizeof(line), file)) {
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kib = atol(line + 6);
-	}
-	fclose(file);
-	return kib;
-}
-
-static pid_t conns_server_start(const char *binary, const char *dir, int *port)
-{
-	char data[512], port_file[512], text[32] = "";
-	pid_t pid;
-
-	snprintf(data, sizeof(data), "%s/server", dir);
-	snprintf(port_file, sizeof(port_file), "%s/port", dir);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (!freopen("/dev/null", "w", stdout))
-			_exit(127);
-		execl(binary, binary, "serve", "--listen", "127.0.0.1:0", "--data", data,
-			"--project", "bench", "--api-key", "bench-key", "--port-file", port_file,
-			(char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 1000 && pid > 0; i++) {
-		FILE *file = fopen(port_file, "r");
-
-		if (file) {
-			int ok = fgets(text, sizeof(text), file) && atoi(text) > 0;
-
-			fclose(file);
-			if (ok)
-				break;
-		}
-		usleep(10000);
-	}
-	*port = atoi(text);
-	return pid;
 }
 
 static int conns_socket(int port, int nonblocking)
@@ -301,7 +235,7 @@ static int conns_service(int epoll, conns_client *clients, int ms, long *open, l
 {
 	struct epoll_event ready[512];
 	int n = epoll_wait(epoll, ready, 512, ms), changed = 0;
-	double now = conns_now();
+	double now = bench_util_now();
 
 	for (int i = 0; i < n; i++) {
 		conns_client *c = &clients[ready[i].data.u32];
@@ -362,7 +296,7 @@ int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
 	clients = calloc((size_t)connections, sizeof(*clients));
 	arrivals = calloc((size_t)connections, sizeof(*arrivals));
 	epoll = epoll_create1(EPOLL_CLOEXEC);
-	server = conns_server_start(cairn_binary, dir, &port);
+	server = bench_util_server_start(cairn_binary, dir, "127.0.0.1:0", &port);
 	if (!clients || !arrivals || epoll < 0 || server <= 0 || port <= 0) {
 		fprintf(stderr, "cairn_bench: realtime_conns: the server did not start\n");
 		goto cleanup;
@@ -376,11 +310,11 @@ int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
 		fprintf(stderr, "cairn_bench: realtime_conns: could not create the collection\n");
 		goto cleanup;
 	}
-	rss_before = conns_rss_kib(server);
+	rss_before = bench_util_rss_kib(server);
 
-	started = conns_now();
+	started = bench_util_now();
 	until = started + CONNS_TIMEOUT_S;
-	while (open + failed < connections && conns_now() < until) {
+	while (open + failed < connections && bench_util_now() < until) {
 		/* Keep a bounded number of handshakes in flight. */
 		while (started_count < connections &&
 			started_count - open - failed < CONNS_IN_FLIGHT) {
@@ -397,8 +331,8 @@ int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
 		}
 		conns_service(epoll, clients, 100, &open, &events, &failed);
 	}
-	connected_at = conns_now();
-	rss_after = conns_rss_kib(server);
+	connected_at = bench_util_now();
+	rss_after = bench_util_rss_kib(server);
 	printf("metric cairn.realtime_connections %ld conns\n", open);
 	printf("metric cairn.realtime_connect_s %.2f s\n", connected_at - started);
 	if (rss_after > 0) {
@@ -415,11 +349,11 @@ int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
 
 	/* One write: its event must reach every open connection. The answer is read after the
 	 * events, so that arrivals are timed as they come. */
-	written = conns_now();
+	written = bench_util_now();
 	writer = conns_rest_send(port, "POST", "/databases/" CONNS_DATABASE "/collections/"
 		CONNS_COLLECTION "/documents", "{\"documentId\":\"fanout\",\"data\":{\"n\":1}}");
-	until = conns_now() + 60.0;
-	while (writer >= 0 && events < open && conns_now() < until)
+	until = bench_util_now() + 60.0;
+	while (writer >= 0 && events < open && bench_util_now() < until)
 		conns_service(epoll, clients, 100, &open, &events, &failed);
 	if (conns_rest_status(writer) != 201) {
 		fprintf(stderr, "cairn_bench: realtime_conns: the write failed\n");
@@ -432,7 +366,7 @@ int cairn_bench_realtime_conns(const char *cairn_binary, long connections)
 			if (clients[i].state == C_EVENT)
 				arrivals[count++] = (clients[i].event_at - written) * 1000.0;
 		}
-		qsort(arrivals, (size_t)count, sizeof(*arrivals), conns_compare);
+		qsort(arrivals, (size_t)count, sizeof(*arrivals), bench_util_compare_doubles);
 		printf("metric cairn.realtime_events_delivered %ld conns\n", count);
 		if (count > 0) {
 			printf("metric cairn.realtime_fanout_first %.1f ms\n", arrivals[0]);
@@ -453,10 +387,7 @@ cleanup:
 	}
 	if (epoll >= 0)
 		close(epoll);
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-	}
+	bench_util_server_stop(server);
 	free(clients);
 	free(arrivals);
 	snprintf(command, sizeof(command), "rm -rf '%s'", dir);

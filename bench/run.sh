@@ -122,6 +122,11 @@ echo "# cairn realtime connections"
 "$build/cairn_bench" --cairn "$build/cairn" --only realtime_conns --conns "${CONNS:-10000}" |
 	tee -a "$out" || echo "# realtime_conns failed"
 
+# recovery, once: writes made while the server is down, time from server-up to in sync
+echo "# cairn recovery"
+"$build/cairn_bench" --cairn "$build/cairn" --only recovery | tee -a "$out" ||
+	echo "# recovery failed"
+
 python3 bench/report.py "$out" "bench/results/$stamp.md" "$envfile"
 cp "$out" bench/results/latest.txt
 cp "bench/results/$stamp.md" bench/results/latest.md

@@ -217,6 +217,7 @@ typedef struct {
 	char client_id[40];       /* this store's client id */
 	char remote_url[512];     /* "" if no remote */
 	char remote_database[40];
+	cairn_remote_mode remote_mode; /* the remote's mode (CAIRN_REMOTE_SYNC when none is set) */
 } cairn_store_status;
 
 int cairn_store_status_get(cairn_store_status *out, cairn_store *store);
@@ -370,8 +371,10 @@ const char *cairn_replicator_state_name(cairn_replicator_state state);
 
 /* What a replicator running on this store's file (in any process, e.g. `cairn sync --watch`)
  * last recorded in the store: it records its state, pending count and last error whenever
- * they change, and "stopped" when it stops. With several replicators on one file, the last
- * to record wins. */
+ * they change, and "stopped" when it stops. A sync round is recorded as "busy" only once it
+ * has run for 100 ms (short rounds write nothing before they start: that write would delay
+ * every push and pull), and its outcome when it ends. With several replicators on one file,
+ * the last to record wins. */
 typedef struct {
 	int recorded;                 /* 0: no replicator has run on this file (the rest is 0) */
 	int running;                  /* 1: it has not stopped and its process is alive */

@@ -214,8 +214,10 @@ static int show_remote(const cairn__cli_args *args)
 		fprintf(stderr, "hint: %s\n",
 			"set one with `cairn remote --server URL --project ID --api-key KEY --database DB`");
 	} else {
-		/* The public API hands back the URL and database only; the key is never shown. */
+		/* The public API hands back the URL, database and mode; the key is never shown. */
 		printf("server:   %s\ndatabase: %s\n", status.remote_url, status.remote_database);
+		if (status.remote_mode == CAIRN_REMOTE_APPWRITE_REST)
+			printf("mode:     rest (Appwrite document routes only)\n");
 	}
 
 cleanup:
@@ -281,6 +283,18 @@ CAIRN__CLI_COMMAND_FN(cairn__cli_cmd_remote)
 	status = cairn__cli_store_open(&store, args);
 	if (status)
 		goto cleanup;
+	if (!cairn__cli_args_has(args, CLI_OPT_MODE)) {
+		/* No --mode: keep the store's current mode (a change of mode forgets the server
+		 * copies, so it must be asked for). */
+		cairn_store_status current;
+
+		rc = cairn_store_status_get(&current, store);
+		if (rc < 0) {
+			status = cairn__cli_fail(rc, NULL, "cannot read the remote");
+			goto cleanup;
+		}
+		remote.mode = current.remote_mode;
+	}
 	rc = cairn_store_set_remote(store, &remote);
 	if (rc < 0) {
 		status = cairn__cli_fail(rc, NULL, "cannot set the remote");

@@ -69,6 +69,7 @@ typedef struct {
 	int64_t next_poll_ms;
 	int64_t last_round_ms;       /* when the last successful round ended */
 	int64_t scope_generation;    /* sync scopes last seen (sync_scope.c): a change syncs */
+	int busy_recorded;           /* this round's "busy" is in the store (round_progress) */
 } loop_state;
 
 int cairn_replicator_options_init(cairn_replicator_options *opts, unsigned int version)
@@ -146,7 +147,12 @@ static void publish(loop_state *s, cairn_replicator_state state, int refresh_cou
 	changed = memcmp(&copy, &r->status, sizeof(copy)) != 0;
 	copy = r->status;
 	pthread_mutex_unlock(&r->lock);
-	if (changed) /* for `cairn status` in other processes (replicator_state.c) */
+	/* For `cairn status` in other processes (replicator_state.c). Recording is a write to
+	 * the store, so it stays off the path of a round about to run: a round that ends at
+	 * once records its outcome (often the record as it was: no write at all), and a long
+	 * one is recorded as busy from its progress (round_progress). */
+	if (changed && state != CAIRN_REPLICATOR_BUSY &&
+		!(s->want_sync && s->next_sync_ms <= cairn__time_monotonic_ms()))
 		cairn__replicator_record(s->store, &copy);
 	if (changed && r->options.on_status)
 		r->options.on_status(&copy, r->options.payload);
@@ -332,6 +338,24 @@ static int is_network_failure(int rc)
 	return rc == CAIRN_EOFFLINE || rc == CAIRN_ESERVER || rc == CAIRN_EBUSY;
 }
 
+#define BUSY_RECORD_S 0.1 /* a round running this long is recorded as busy */
+
+/* Progress of the replicator's own round: records "busy" once the round has run a while. */
+static int round_progress(const cairn_sync_progress *progress, void *payload)
+{
+	loop_state *s = payload;
+	cairn_replicator_status copy;
+
+	if (s->busy_recorded || progress->elapsed_s < BUSY_RECORD_S)
+		return 0;
+	s->busy_recorded = 1;
+	pthread_mutex_lock(&s->r->lock);
+	copy = s->r->status;
+	pthread_mutex_unlock(&s->r->lock);
+	cairn__replicator_record(s->store, &copy); /* between the round's transactions */
+	return 0;
+}
+
 static void sync_round(loop_state *s, int64_t now)
 {
 	cairn_replicator *r = s->r;
@@ -340,6 +364,9 @@ static void sync_round(loop_state *s, int64_t now)
 	int rc;
 
 	options.timeout_ms = r->options.request_timeout_ms;
+	options.progress = round_progress;
+	options.payload = s;
+	s->busy_recorded = 0;
 	publish(s, s->failures ? CAIRN_REPLICATOR_CONNECTING : CAIRN_REPLICATOR_BUSY, 0);
 	rc = cairn_sync_once(&result, s->store, &options);
 	now = cairn__time_monotonic_ms();

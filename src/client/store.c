@@ -825,6 +825,11 @@ int cairn_store_status_get(cairn_store_status *out, cairn_store *store)
 			sizeof(out->remote_database));
 	if (rc != 0)
 		return rc;
+	value = 0;
+	if ((rc = cairn__meta_get_int64(store, "remote_mode", &value)) < 0)
+		return rc;
+	out->remote_mode = rc && value == CAIRN_REMOTE_APPWRITE_REST ? CAIRN_REMOTE_APPWRITE_REST :
+		CAIRN_REMOTE_SYNC;
 	snprintf(out->client_id, sizeof(out->client_id), "%s", store->client_id);
 	return 0;
 }

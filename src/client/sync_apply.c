@@ -531,6 +531,7 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 	char live_prev[64];
 	cairn__strategy strategy;
 	int deleted = 0;
+	int readable = 1; /* 0: the document exists but we may not read it (no data sent) */
 	int known = 0;
 	int agree;
 	int counter_only = 0;
@@ -545,6 +546,7 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 	cairn__json_get_int64(current, "hlc", &hlc);
 	cairn__json_get_string(current, "author", &author);
 	cairn__json_get_bool(current, "deleted", &deleted);
+	cairn__json_get_bool(current, "readable", &readable);
 	json_object_object_get_ex(current, "document", &document);
 	if (document && !json_object_is_type(document, json_type_object))
 		document = NULL;
@@ -562,8 +564,9 @@ static int apply_conflict(cairn__push_tally *tally, cairn_store *store, const ca
 		local_wins = 0;
 	else
 		local_wins = cairn__hlc_compare(m->hlc, store->client_id, hlc, author) > 0;
-	/* A delete that meets a delete is no conflict: both sides agree the document is gone. */
-	agree = (deleted && strcmp(m->op, "delete") == 0) || counter_only;
+	/* A delete that meets a delete is no conflict: both sides agree the document is gone.
+	 * One we may not read is kept like a deleted one, but it is not gone: no agreement. */
+	agree = (deleted && readable && strcmp(m->op, "delete") == 0) || counter_only;
 	rc = cairn__store_hlc_observe(store, hlc);
 	if (rc == 0 && !agree && strategy <= CAIRN__STRATEGY_CLIENT_WINS)
 		rc = log_conflict(store, m, strategy, local_wins, document);

@@ -538,22 +538,29 @@ static int resync(uint64_t *pulled, cairn_store *store, const char *collection, 
 	return rc;
 }
 
-static int has_server_docs(int *out, cairn_store *store, const char *collection)
+/* *out 1 when `sql` (with `text`, unless NULL, bound as ?1) returns a row. */
+static int any_row(int *out, cairn_store *store, const char *sql, const char *text,
+	const char *what)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
 	*out = 0;
-	rc = sqlite3_prepare_v2(store->db, "SELECT 1 FROM server_docs WHERE collection = ?1 "
-		"LIMIT 1", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
 	if (rc != SQLITE_OK)
-		return cairn__store_error(store, rc, "reading the store");
-	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+		return cairn__store_error(store, rc, what);
+	if (text)
+		sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	*out = rc == SQLITE_ROW;
 	sqlite3_finalize(stmt);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
-		cairn__store_error(store, rc, "reading the store");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cairn__store_error(store, rc, what);
+}
+
+static int has_server_docs(int *out, cairn_store *store, const char *collection)
+{
+	return any_row(out, store, "SELECT 1 FROM server_docs WHERE collection = ?1 LIMIT 1",
+		collection, "reading the store");
 }
 
 /* Stores a fingerprint without a resync (its own transaction). */
@@ -573,19 +580,8 @@ static int adopt(cairn_store *store, const char *key, const char *fingerprint)
 /* *out 1 when the store holds any fingerprint: it has synced with fingerprints before. */
 static int any_fingerprint(int *out, cairn_store *store)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	*out = 0;
-	rc = sqlite3_prepare_v2(store->db, "SELECT 1 FROM meta WHERE key > 'fingerprint:' AND "
-		"key < 'fingerprint;' LIMIT 1", -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return cairn__store_error(store, rc, "reading the store's settings");
-	rc = sqlite3_step(stmt);
-	*out = rc == SQLITE_ROW;
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
-		cairn__store_error(store, rc, "reading the store's settings");
+	return any_row(out, store, "SELECT 1 FROM meta WHERE key > 'fingerprint:' AND "
+		"key < 'fingerprint;' LIMIT 1", NULL, "reading the store's settings");
 }
 
 int cairn__scope_reconcile(uint64_t *pulled, cairn_store *store,

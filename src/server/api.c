@@ -44,6 +44,18 @@ static const route routes[] = {
 	{ "GET", "databases/:/collections/:", AUTH_KEY, cairn__api_collection_get },
 	{ "PUT", "databases/:/collections/:", AUTH_KEY, cairn__api_collection_update },
 	{ "DELETE", "databases/:/collections/:", AUTH_KEY, cairn__api_collection_delete },
+	/* attributes and indexes (api_schema.c): stored, not enforced */
+	{ "POST", "databases/:/collections/:/attributes/:", AUTH_KEY, cairn__api_attribute_create },
+	{ "GET", "databases/:/collections/:/attributes", AUTH_KEY, cairn__api_attributes_list },
+	{ "GET", "databases/:/collections/:/attributes/:", AUTH_KEY, cairn__api_attribute_get },
+	{ "PATCH", "databases/:/collections/:/attributes/:/:", AUTH_KEY,
+		cairn__api_attribute_update },
+	{ "DELETE", "databases/:/collections/:/attributes/:", AUTH_KEY,
+		cairn__api_attribute_delete },
+	{ "POST", "databases/:/collections/:/indexes", AUTH_KEY, cairn__api_index_create },
+	{ "GET", "databases/:/collections/:/indexes", AUTH_KEY, cairn__api_indexes_list },
+	{ "GET", "databases/:/collections/:/indexes/:", AUTH_KEY, cairn__api_index_get },
+	{ "DELETE", "databases/:/collections/:/indexes/:", AUTH_KEY, cairn__api_index_delete },
 	/* Document and sync routes take any caller of the project: their handlers check
 	 * permissions (server/permissions.h); the bulk ones answer non-keys themselves. */
 	{ "GET", "databases/:/collections/:/documents", AUTH_PROJECT, cairn__api_documents_list },
@@ -63,6 +75,10 @@ static const route routes[] = {
 		cairn__api_document_upsert },
 	{ "DELETE", "databases/:/collections/:/documents/:", AUTH_PROJECT,
 		cairn__api_document_delete },
+	{ "PATCH", "databases/:/collections/:/documents/:/:/increment", AUTH_PROJECT,
+		cairn__api_document_increment },
+	{ "PATCH", "databases/:/collections/:/documents/:/:/decrement", AUTH_PROJECT,
+		cairn__api_document_decrement },
 	{ "POST", "sync/databases/:/pull", AUTH_PROJECT, cairn__api_sync_pull },
 	{ "POST", "sync/databases/:/push", AUTH_PROJECT, cairn__api_sync_push },
 	/* accounts (api_account.c); the handlers check for a signed-in user themselves */
@@ -186,9 +202,9 @@ cleanup:
 
 /* ---- routing ------------------------------------------------------------------------- */
 
-/* Matches `segments` against `pattern`; fills captures[0..2]. Returns 1 on a match. */
+/* Matches `segments` against `pattern`; fills captures[0..3]. Returns 1 on a match. */
 static int pattern_match(const char *pattern, char **segments, size_t count,
-	const char *captures[3])
+	const char *captures[4])
 {
 	size_t index = 0;
 	size_t captured = 0;
@@ -201,7 +217,7 @@ static int pattern_match(const char *pattern, char **segments, size_t count,
 		if (index >= count)
 			return 0;
 		if (length == 1 && p[0] == ':') {
-			if (captured < 3)
+			if (captured < 4)
 				captures[captured++] = segments[index];
 		} else if (strlen(segments[index]) != length || memcmp(segments[index], p, length)) {
 			return 0;
@@ -258,8 +274,9 @@ static const route *find_route(cairn_api_request *ctx, char *path, const char *m
 		if (!segments[i][0])
 			return NULL;
 	}
+	ctx->naming = cairn__api_tablesdb_map_path(segments, count);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const char *captures[3] = { NULL, NULL, NULL };
+		const char *captures[4] = { NULL, NULL, NULL, NULL };
 		/* Appwrite answers a wrong method on a known path like an unknown path. */
 		if (strcmp(routes[i].method, method) != 0 ||
 			!pattern_match(routes[i].pattern, segments, count, captures))
@@ -267,6 +284,7 @@ static const route *find_route(cairn_api_request *ctx, char *path, const char *m
 		ctx->database_id = captures[0];
 		ctx->collection_id = captures[1];
 		ctx->document_id = captures[2];
+		ctx->attribute_id = captures[3];
 		return &routes[i];
 	}
 	return NULL;
@@ -310,8 +328,12 @@ void cairn__api_handle(cairn_api *api, const cairn_http_request *request,
 		goto cleanup;
 	if (strcmp(request->method, "GET") != 0)
 		parse_body(&ctx);
+	if (ctx.naming == CAIRN_API_NAMING_TABLES)
+		cairn__api_tablesdb_request(&ctx);
 	matched->handler(&ctx);
 cleanup:
+	if (ctx.naming == CAIRN_API_NAMING_TABLES)
+		cairn__api_tablesdb_response(&ctx);
 	json_object_put(ctx.body);
 	free(path);
 }

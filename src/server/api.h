@@ -28,6 +28,14 @@ typedef struct {
 	int64_t login_window_seconds;     /* 0: 15 minutes */
 } cairn_api_account_options;
 int cairn__api_set_account_options(cairn_api *api, const cairn_api_account_options *options);
+/* Told after the log-out routes end sessions, on the worker thread that ended them (after
+ * the delete committed): `session_id` is the one session of `user_id` that ended, or NULL
+ * for all of them. Realtime uses it to stop live connections of those sessions from
+ * receiving what only the user may read. Set before serving; NULL callback: nobody told. */
+typedef void (*cairn_api_sessions_ended)(void *payload, const char *user_id,
+	const char *session_id);
+void cairn__api_on_sessions_ended(cairn_api *api, cairn_api_sessions_ended callback,
+	void *payload);
 
 /* Handles one complete request; fills `response` (always: errors become Appwrite error
  * responses). Thread-safe: called concurrently from worker threads. */

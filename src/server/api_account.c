@@ -609,6 +609,8 @@ void cairn__api_account_session_delete(cairn_api_request *ctx)
 	cairn__http_respond_no_content(ctx->response);
 	if (current)
 		clear_session_cookies(ctx);
+	if (ctx->api->sessions_ended) /* live realtime connections of it (docs/security.md) */
+		ctx->api->sessions_ended(ctx->api->sessions_ended_payload, ctx->caller.user_id, id);
 }
 
 void cairn__api_account_sessions_delete(cairn_api_request *ctx)
@@ -621,4 +623,6 @@ void cairn__api_account_sessions_delete(cairn_api_request *ctx)
 	}
 	cairn__http_respond_no_content(ctx->response);
 	clear_session_cookies(ctx);
+	if (ctx->api->sessions_ended)
+		ctx->api->sessions_ended(ctx->api->sessions_ended_payload, ctx->caller.user_id, NULL);
 }

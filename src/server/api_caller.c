@@ -71,6 +71,7 @@ static int session_accept(cairn_api *api, const cairn_storage_session *session,
 		out->kind = CAIRN_CALLER_USER;
 		snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
 		snprintf(out->session_id, sizeof(out->session_id), "%s", session->id);
+		out->expires_at = session->expires_at;
 	}
 	cairn__storage_user_clear(&user);
 	return rc;
@@ -180,16 +181,15 @@ static int resolve_found(cairn_api *api, char *token, cairn_api_caller *out)
 	return rc;
 }
 
-int cairn__api_caller_from_headers(cairn_api *api, const cairn_http_request *http,
-	cairn_api_caller *out)
+int cairn__api_session_token(char **out, cairn_api *api, const cairn_http_request *http)
 {
 	char name[COOKIE_NAME_MAX];
 	const char *header;
 	char *token = NULL;
 
-	caller_guest(out);
+	*out = NULL;
 	if (!api || !http)
-		return cairn__error_set(CAIRN_EINVALID, "no request to resolve a caller from");
+		return cairn__error_set(CAIRN_EINVALID, "no request to find a session token in");
 	snprintf(name, sizeof(name), COOKIE_PREFIX "%.128s", api->project);
 	header = cairn__http_header(http, "cookie");
 	if (header && strlen(header) <= MAX_HEADER_TEXT) {
@@ -199,23 +199,44 @@ int cairn__api_caller_from_headers(cairn_api *api, const cairn_http_request *htt
 			snprintf(name, sizeof(name), COOKIE_PREFIX "%.128s_legacy", api->project);
 			token = cookie_find(header, name);
 		}
-		if (token && token[0])
-			return resolve_found(api, token, out);
+		if (token && token[0]) {
+			*out = token;
+			return 0;
+		}
 		free(token);
 	}
 	header = cairn__http_header(http, "x-appwrite-session");
 	if (header && header[0]) {
 		if (strlen(header) > CAIRN_ACCOUNT_TOKEN_MAX)
 			return cairn__error_set(CAIRN_EAUTH, "the session token is too long");
-		return resolve_found(api, strdup(header), out);
+		if (!(*out = strdup(header)))
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory reading the session");
+		return 0;
 	}
 	header = cairn__http_header(http, "x-fallback-cookies");
 	if (header && header[0] && strlen(header) <= MAX_HEADER_TEXT) {
 		snprintf(name, sizeof(name), COOKIE_PREFIX "%.128s", api->project);
 		token = fallback_find(header, name);
-		if (token && token[0])
-			return resolve_found(api, token, out);
+		if (token && token[0]) {
+			*out = token;
+			return 0;
+		}
 		free(token);
 	}
 	return 0;
+}
+
+int cairn__api_caller_from_headers(cairn_api *api, const cairn_http_request *http,
+	cairn_api_caller *out)
+{
+	char *token = NULL;
+	int rc;
+
+	caller_guest(out);
+	if (!api || !http)
+		return cairn__error_set(CAIRN_EINVALID, "no request to resolve a caller from");
+	rc = cairn__api_session_token(&token, api, http);
+	if (rc < 0 || !token)
+		return rc;
+	return resolve_found(api, token, out);
 }

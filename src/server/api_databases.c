@@ -5,6 +5,7 @@
 #include "server/api_int.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/time.h"
 
 #define DATABASE_EXISTS_MESSAGE "Database with the requested ID already exists. Try again " \
 	"with a different ID or use ID.unique() to generate a unique ID."
@@ -210,20 +211,64 @@ void cairn__api_database_delete(cairn_api_request *ctx)
 
 /* ---- collections --------------------------------------------------------------------- */
 
+typedef struct {
+	cairn_api *api;
+	json_object *models;
+} collect_collections_state;
+
+/* The Collection model with its declared attributes and indexes (api_schema.c). */
+static json_object *collection_model(cairn_api *api, const cairn_storage_collection *collection)
+{
+	json_object *model = cairn__model_collection(collection);
+
+	if (model && cairn__api_schema_fill(api, model, collection) != 0) {
+		json_object_put(model);
+		return NULL;
+	}
+	return model;
+}
+
+/* Collects the models without their schema: it is read after the listing, which must not
+ * wait for a second storage connection while it holds one. */
 static int collect_collection(const cairn_storage_collection *collection, void *payload)
 {
+	collect_collections_state *state = payload;
 	json_object *model = cairn__model_collection(collection);
 
 	if (!model)
 		return CAIRN_ENOMEM;
-	json_object_array_add((json_object *)payload, model);
+	json_object_array_add(state->models, model);
+	return 0;
+}
+
+/* Fills the schema of each listed model (ids and $createdAt identify the collection). */
+static int fill_schemas(cairn_api *api, const char *database_id, json_object *models)
+{
+	for (size_t i = 0; i < json_object_array_length(models); i++) {
+		json_object *model = json_object_array_get_idx(models, i);
+		cairn_storage_collection collection;
+		const char *id = "";
+		const char *created = "";
+		int rc;
+
+		memset(&collection, 0, sizeof(collection));
+		cairn__json_get_string(model, "$id", &id);
+		cairn__json_get_string(model, "$createdAt", &created);
+		if (cairn__time_parse(created, &collection.created_at) != 0)
+			continue;
+		collection.database_id = (char *)database_id;
+		collection.id = (char *)id;
+		rc = cairn__api_schema_fill(api, model, &collection);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
 static void respond_collection(cairn_api_request *ctx, int status,
 	const cairn_storage_collection *collection)
 {
-	json_object *model = cairn__model_collection(collection);
+	json_object *model = collection_model(ctx->api, collection);
 
 	if (!model) {
 		cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
@@ -245,6 +290,7 @@ static void respond_collection_missing(cairn_api_request *ctx, int rc)
 void cairn__api_collections_list(cairn_api_request *ctx)
 {
 	json_object *models = NULL;
+	collect_collections_state state;
 	int rc;
 
 	if (cairn__api_require_database(ctx) != 0)
@@ -254,8 +300,12 @@ void cairn__api_collections_list(cairn_api_request *ctx)
 		cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
 		return;
 	}
+	state.api = ctx->api;
+	state.models = models;
 	rc = ctx->api->backend->collection_list(ctx->api->storage, ctx->database_id,
-		collect_collection, models);
+		collect_collection, &state);
+	if (rc == 0)
+		rc = fill_schemas(ctx->api, ctx->database_id, models);
 	if (rc != 0)
 		cairn__api_respond_storage_error(ctx, rc < 0 ? rc : CAIRN_ERROR, "database_not_found",
 			NULL);
@@ -271,6 +321,7 @@ void cairn__api_collection_create(cairn_api_request *ctx)
 	const char *name;
 	json_object *permissions = NULL;
 	json_object *empty = NULL;
+	json_object *schema = NULL;
 	int document_security = 0;
 	int enabled = 1;
 	int rc;
@@ -284,15 +335,19 @@ void cairn__api_collection_create(cairn_api_request *ctx)
 		cairn__api_take_bool(ctx, ctx->body, "documentSecurity", &document_security) != 0 ||
 		cairn__api_take_bool(ctx, ctx->body, "enabled", &enabled) != 0)
 		return;
-	/* `attributes` and `indexes` (inline schema) are accepted and ignored: schemaless. */
-	if (cairn__api_require_database(ctx) != 0)
+	/* `attributes` and `indexes` (inline schema) are stored, not enforced (api_schema.c). */
+	if (cairn__api_schema_inline(ctx, &schema) != 0)
 		return;
+	if (cairn__api_require_database(ctx) != 0)
+		goto cleanup;
 	if (!permissions) {
 		empty = json_object_new_array();
 		permissions = empty;
 	}
 	rc = ctx->api->backend->collection_create(&collection, ctx->api->storage,
 		ctx->database_id, id, name, permissions, document_security, enabled);
+	if (rc >= 0)
+		rc = cairn__api_schema_inline_store(ctx->api, &collection, schema);
 	if (rc == CAIRN_EEXISTS)
 		cairn__http_respond_error(ctx->response, 409, "collection_already_exists", "%s",
 			COLLECTION_EXISTS_MESSAGE);
@@ -300,8 +355,10 @@ void cairn__api_collection_create(cairn_api_request *ctx)
 		cairn__api_respond_storage_error(ctx, rc, "database_not_found", NULL);
 	else
 		respond_collection(ctx, 201, &collection);
+cleanup:
 	cairn__storage_collection_clear(&collection);
 	json_object_put(empty);
+	json_object_put(schema);
 }
 
 void cairn__api_collection_get(cairn_api_request *ctx)

@@ -935,3 +935,10 @@ void cairn__api_documents_bulk_delete(cairn_api_request *ctx)
 {
 	change_selected(ctx, 1);
 }
+
+/* Shared with api_increment.c (api_int.h). */
+void cairn__api_respond_outcome(cairn_api_request *ctx, const cairn_storage_write *write,
+	const cairn_storage_outcome *outcome, int status)
+{
+	respond_outcome(ctx, write, outcome, status);
+}

@@ -34,6 +34,8 @@ struct cairn_api {
 	int password_cost;              /* cairn_password_cost (server/account.h) */
 	struct cairn_ratelimit *login_by_email;   /* failed logins per account */
 	struct cairn_ratelimit *login_by_address; /* failed logins per client address */
+	cairn_api_sessions_ended sessions_ended;  /* told after log-outs (api.h) */
+	void *sessions_ended_payload;
 };
 
 /* Who is calling: resolved once per request by authorize() in api.c. An API key is the
@@ -49,6 +51,7 @@ typedef struct {
 	cairn_api_caller_kind kind;
 	char user_id[CAIRN_ID_MAX + 1];    /* CAIRN_CALLER_USER: the user's $id, else "" */
 	char session_id[CAIRN_ID_MAX + 1]; /* CAIRN_CALLER_USER: the session's $id, else "" */
+	int64_t expires_at;                /* CAIRN_CALLER_USER: when the session expires (ms) */
 } cairn_api_caller;
 
 /* Resolves a session token (base64 of {"id":userId,"secret":secret}, as in cookies,
@@ -64,6 +67,11 @@ int cairn__api_caller_from_token(cairn_api *api, const char *token, cairn_api_ca
  * not look at X-Appwrite-Key (authorize() does). (api_caller.c) */
 int cairn__api_caller_from_headers(cairn_api *api, const cairn_http_request *http,
 	cairn_api_caller *out);
+/* Only the finding part of cairn__api_caller_from_headers, without storage (realtime calls
+ * it on its loop thread and resolves the token on a worker): *out is the malloc'd token, or
+ * NULL when the request has none. CAIRN_EAUTH for an oversized X-Appwrite-Session,
+ * CAIRN_ENOMEM. (api_caller.c) */
+int cairn__api_session_token(char **out, cairn_api *api, const cairn_http_request *http);
 
 /* Account set-up for cairn__api_new/_free (api_account_setup.c). */
 int cairn__api_accounts_init(cairn_api *api);
@@ -83,10 +91,28 @@ typedef struct {
 	const char *database_id;   /* path segments (borrowed from `segments` storage) */
 	const char *collection_id;
 	const char *document_id;
+	const char *attribute_id;  /* a fourth captured segment (increment's attribute, an
+	                            * attribute key after its type), else NULL */
+	int naming;                /* CAIRN_API_NAMING_*: the route's naming (api_tablesdb.c) */
 	cairn_api_caller caller;   /* who is calling (see above) */
 	json_object *body;         /* the JSON body object ({} when empty); NULL if it failed */
 	char body_error[256];      /* why `body` is NULL */
 } cairn_api_request;
+
+/* TablesDB (api_tablesdb.c): /v1/tablesdb/... is served by the legacy handlers. The router
+ * maps its path onto the legacy one (tables = collections, rows = documents, columns =
+ * attributes) and sets ctx->naming; the request body's TablesDB names are renamed before
+ * the handler runs and its response (models, lists, error types) after. */
+enum { CAIRN_API_NAMING_LEGACY = 0, CAIRN_API_NAMING_TABLES = 1 };
+/* Rewrites segments[0..count) of a /v1/tablesdb/... path to the legacy names in place
+ * (pointers to static strings); returns CAIRN_API_NAMING_TABLES, or LEGACY (untouched)
+ * for any other path. */
+int cairn__api_tablesdb_map_path(char **segments, size_t count);
+/* Renames TablesDB body keys (rowId, tableId, rowSecurity, rows, columns) to legacy ones. */
+void cairn__api_tablesdb_request(cairn_api_request *ctx);
+/* Renames the response's legacy names to TablesDB ones ($tableId, rows, tables, columns,
+ * rowSecurity, row_ and table_ error types). */
+void cairn__api_tablesdb_response(cairn_api_request *ctx);
 
 /* Handlers: each fills ctx->response. */
 void cairn__api_databases_list(cairn_api_request *ctx);
@@ -109,6 +135,35 @@ void cairn__api_document_get(cairn_api_request *ctx);
 void cairn__api_document_update(cairn_api_request *ctx);
 void cairn__api_document_upsert(cairn_api_request *ctx);
 void cairn__api_document_delete(cairn_api_request *ctx);
+/* Responds to one applied write's outcome as the document routes do: the Document model
+ * with `status`, or the Appwrite error (api_documents.c). */
+void cairn__api_respond_outcome(cairn_api_request *ctx, const cairn_storage_write *write,
+	const cairn_storage_outcome *outcome, int status);
+/* Attribute and index routes (api_schema.c): definitions stored per collection, not
+ * enforced. The attribute type of create/update is in ctx->document_id, update's key in
+ * ctx->attribute_id; get/delete's key in ctx->document_id. */
+void cairn__api_attribute_create(cairn_api_request *ctx);
+void cairn__api_attributes_list(cairn_api_request *ctx);
+void cairn__api_attribute_get(cairn_api_request *ctx);
+void cairn__api_attribute_update(cairn_api_request *ctx);
+void cairn__api_attribute_delete(cairn_api_request *ctx);
+void cairn__api_index_create(cairn_api_request *ctx);
+void cairn__api_indexes_list(cairn_api_request *ctx);
+void cairn__api_index_get(cairn_api_request *ctx);
+void cairn__api_index_delete(cairn_api_request *ctx);
+/* Puts the collection's declared `attributes` and `indexes` into its Collection `model`.
+ * 0 or a negative code (error set). */
+int cairn__api_schema_fill(cairn_api *api, json_object *model,
+	const cairn_storage_collection *collection);
+/* A collection create's inline `attributes` and `indexes`: *out a schema to store once the
+ * collection exists (NULL when the body has neither). 0, or -1 after responding 400. */
+int cairn__api_schema_inline(cairn_api_request *ctx, json_object **out);
+/* Stores that schema (NULL: nothing) for the created collection. 0 or a negative code. */
+int cairn__api_schema_inline_store(cairn_api *api, const cairn_storage_collection *collection,
+	json_object *schema);
+/* PATCH .../documents/{id}/{attribute}/increment and /decrement (api_increment.c). */
+void cairn__api_document_increment(cairn_api_request *ctx);
+void cairn__api_document_decrement(cairn_api_request *ctx);
 
 void cairn__api_account_create(cairn_api_request *ctx);       /* api_account.c */
 void cairn__api_account_get(cairn_api_request *ctx);

@@ -419,7 +419,26 @@ static int rejection_code(const cairn_storage_outcome *outcome)
 	return code == 500 && outcome->error_type[0] ? 400 : code;
 }
 
-static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcome)
+/* 1 when a conflict's current document must not be shown: the guard let the write through
+ * (update or delete permission) but the caller may not read the document. */
+static int conflict_hidden(cairn_api_request *ctx, const push_collections *collections,
+	const cairn_storage_write *write, const cairn_storage_outcome *outcome)
+{
+	if (outcome->status != CAIRN_ECONFLICT || ctx->caller.kind == CAIRN_CALLER_KEY ||
+		outcome->record.deleted || !outcome->record.data)
+		return 0;
+	for (size_t i = 0; i < collections->count; i++) {
+		if (strcmp(collections->items[i].id, write->collection_id) == 0)
+			return !cairn__permissions_allow(&ctx->caller, &collections->items[i],
+				&outcome->record, CAIRN_PERMISSION_READ);
+	}
+	return 1;
+}
+
+/* `hidden`: a conflict on a document the caller may not read carries its version, clock and
+ * author (what the client needs to know it lost, and to rebase) but not the document:
+ * "document" is null and "readable" false (docs/protocol.md, docs/security.md). */
+static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcome, int hidden)
 {
 	const cairn_storage_record *record = &outcome->record;
 
@@ -436,7 +455,9 @@ static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcom
 			record->deleted ? "true" : "false", record->hlc);
 		cairn__text_append_json_string(text, record->author ? record->author : "");
 		cairn__text_append_cstr(text, ",\"document\":");
-		if (record->deleted || !record->data)
+		if (hidden)
+			cairn__text_append_cstr(text, "null,\"readable\":false");
+		else if (record->deleted || !record->data)
 			cairn__text_append_cstr(text, "null");
 		else
 			cairn__text_append_document(text, record);
@@ -542,7 +563,9 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 			cairn__text_append_cstr(&text, "\"status\":\"rejected\",");
 			append_error(&text, slots[i].code, slots[i].type, slots[i].message);
 		} else {
-			append_outcome(&text, &outcomes[slots[i].write_index]);
+			append_outcome(&text, &outcomes[slots[i].write_index],
+				conflict_hidden(ctx, &collections, &writes[slots[i].write_index],
+				&outcomes[slots[i].write_index]));
 		}
 		cairn__text_append_cstr(&text, "}");
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "server/api_int.h"
 #include "server/models.h"
@@ -23,6 +24,8 @@
 #define MAX_MESSAGE_DEPTH 8
 #define FEED_PAGE 1000
 #define MAX_DATABASES 256         /* published positions kept; more are re-read from 0 */
+#define MAX_HELD 64               /* messages waiting for a session lookup, per session */
+#define SWEEP_MS 30000            /* re-checking live sessions against shared storage */
 
 /* One document event, built on a worker; shared by every session that matches it. */
 typedef struct event {
@@ -53,6 +56,13 @@ struct cairn_realtime_session {
 	subscription *subscriptions;
 	size_t subscription_count;
 	cairn_api_caller caller;   /* who is connected: events are those it may read */
+	/* Who is connected is looked up on a worker (docs/security.md, "Realtime"); messages
+	 * that arrive meanwhile are held and handled in order once the answer is back. */
+	struct lookup *lookup;     /* the lookup in flight, or NULL */
+	struct held_message *held, *held_tail;
+	size_t held_count;
+	int connecting;            /* `connected` waits for the upgrade's lookup: no events yet */
+	int closed;                /* the connection is gone: freed when the lookup returns */
 };
 
 typedef struct {
@@ -77,7 +87,13 @@ struct cairn_realtime {
 	atomic_int session_count;     /* the length of `sessions`, read by publishers */
 	cairn_api *api;               /* resolves sessions and keys; NULL: all are guests */
 	int watching;                 /* the backend's watcher calls on_storage_change */
+	struct ended_session *ended;  /* log-outs waiting for the loop (under queue_lock) */
+	unsigned long ended_generation; /* loop: bumped whenever log-outs are applied */
+	int64_t last_sweep_ms;        /* loop: the last cross-instance session check */
+	int sweeping;                 /* loop: a check is on a worker */
 };
+
+static void apply_ended(cairn_realtime *realtime, struct ended_session *list);
 
 /* ---- small helpers ---- */
 
@@ -204,6 +220,7 @@ void cairn__realtime_free(cairn_realtime *realtime)
 	cairn__realtime_watch(realtime, 0);
 	while (realtime->sessions)
 		cairn__realtime_close(realtime, realtime->sessions);
+	apply_ended(realtime, realtime->ended);
 	for (e = realtime->queue_head; e;) {
 		event *next = e->next;
 
@@ -501,23 +518,30 @@ static void append_subscription(cairn_text *text, const subscription *s)
 
 /* ---- sessions (loop thread) ---- */
 
+static int lookup_start(cairn_realtime *realtime, cairn_realtime_session *session,
+	char *token, int upgrade);
+
 /* Who opened the socket: an API key in X-Appwrite-Key, else the session of the upgrade's
  * cookie or headers (Appwrite's order, api_caller.c). A bad session token leaves a guest,
- * as Appwrite does; the client may still send `authentication`. */
-static void caller_from_upgrade(cairn_realtime *realtime, cairn_realtime_session *session,
+ * as Appwrite does; the client may still send `authentication`. Returns 1 when a session
+ * token went to a worker (its answer sends `connected`), else 0 with the caller set (a key
+ * is checked here: memory only). */
+static int caller_from_upgrade(cairn_realtime *realtime, cairn_realtime_session *session,
 	const cairn_http_request *request)
 {
 	const char *key = cairn__http_header(request, "x-appwrite-key");
+	char *token = NULL;
 
 	memset(&session->caller, 0, sizeof(session->caller));
 	if (!realtime->api)
-		return;
+		return 0;
 	if (key && cairn__api_key_accepted(realtime->api, key)) {
 		session->caller.kind = CAIRN_CALLER_KEY;
-		return;
+		return 0;
 	}
-	if (cairn__api_caller_from_headers(realtime->api, request, &session->caller) != 0)
-		memset(&session->caller, 0, sizeof(session->caller));
+	if (cairn__api_session_token(&token, realtime->api, request) != 0 || !token)
+		return 0;
+	return lookup_start(realtime, session, token, 1);
 }
 
 /* The `user` of connected and authentication responses: null for a guest or a key. */
@@ -532,15 +556,15 @@ static void append_user(cairn_text *text, const cairn_realtime_session *session)
 	cairn__text_append_cstr(text, "}");
 }
 
+static void send_connected(cairn_realtime *realtime, cairn_realtime_session *session);
+
 cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *connection,
 	const cairn_http_request *request)
 {
 	cairn_realtime_session *session = calloc(1, sizeof(*session));
 	char **projects = NULL;
-	size_t project_count, i;
+	size_t project_count;
 	const char *project;
-	cairn_text text = { 0 };
-	char *frame;
 
 	if (!session)
 		return NULL;
@@ -562,11 +586,22 @@ cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *con
 		return session;
 	}
 	cairn__http_values_free(projects, project_count);
-	caller_from_upgrade(realtime, session, request);
 	if (subscribe_from_url(session, request->query) < 0) {
 		cairn__realtime_close(realtime, session);
 		return NULL;
 	}
+	if (!caller_from_upgrade(realtime, session, request))
+		send_connected(realtime, session);
+	return session;
+}
+
+/* {"type":"connected","data":{channels, subscriptions, user}} once the caller is known. */
+static void send_connected(cairn_realtime *realtime, cairn_realtime_session *session)
+{
+	cairn_text text = { 0 };
+	char *frame;
+	size_t i;
+
 	cairn__text_append_cstr(&text, "{\"type\":\"connected\",\"data\":{\"channels\":[");
 	{
 		char **all = NULL;
@@ -595,13 +630,12 @@ cairn_realtime_session *cairn__realtime_open(cairn_realtime *realtime, void *con
 	frame = cairn__text_take(&text);
 	send_text(realtime, session, frame);
 	free(frame);
-	return session;
 }
+
+static void session_free(cairn_realtime_session *session);
 
 void cairn__realtime_close(cairn_realtime *realtime, cairn_realtime_session *session)
 {
-	size_t i;
-
 	if (!session)
 		return;
 	if (session->prev)
@@ -610,11 +644,13 @@ void cairn__realtime_close(cairn_realtime *realtime, cairn_realtime_session *ses
 		realtime->sessions = session->next;
 	if (session->next)
 		session->next->prev = session->prev;
+	session->prev = session->next = NULL;
 	atomic_fetch_sub(&realtime->session_count, 1);
-	for (i = 0; i < session->subscription_count; i++)
-		subscription_clear(&session->subscriptions[i]);
-	free(session->subscriptions);
-	free(session);
+	if (session->lookup) {
+		session->closed = 1; /* lookup_done frees it */
+		return;
+	}
+	session_free(session);
 }
 
 /* {"type":"subscribe","data":[{"subscriptionId"?, "channels": [...], "queries"?: [...]}]} */
@@ -748,17 +784,20 @@ static void on_unsubscribe(cairn_realtime *realtime, cairn_realtime_session *ses
 	free(frame);
 }
 
+static void authenticated(cairn_realtime *realtime, cairn_realtime_session *session,
+	const cairn_api_caller *caller);
+
 /* {"type":"authentication","data":{"session":TOKEN}} (compat §7.4): the connection takes
  * the token's user from now on. Our own client may send {"key": API_KEY} instead (a cairn
  * extension: Appwrite has no realtime for keys; ours syncs with one). A bad token or key is
- * an error frame (1003) and leaves the caller as it was. */
+ * an error frame (1003) and leaves the caller as it was. The session is looked up on a
+ * worker (lookup_start); a key is checked here. */
 static void on_authentication(cairn_realtime *realtime, cairn_realtime_session *session,
 	json_object *data)
 {
 	const char *token = NULL, *key = NULL;
 	cairn_api_caller caller;
-	cairn_text text = { 0 };
-	char *frame;
+	char *copy;
 
 	memset(&caller, 0, sizeof(caller));
 	if (!json_object_is_type(data, json_type_object) ||
@@ -773,12 +812,29 @@ static void on_authentication(cairn_realtime *realtime, cairn_realtime_session *
 			return;
 		}
 		caller.kind = CAIRN_CALLER_KEY;
-	} else if (!realtime->api || cairn__api_caller_from_token(realtime->api, token,
-		&caller) != 0 || caller.kind != CAIRN_CALLER_USER) {
+		authenticated(realtime, session, &caller);
+		return;
+	}
+	if (!realtime->api || !token[0] || !(copy = strdup(token))) {
 		send_error(realtime, session, 1003, "Session is not valid.");
 		return;
 	}
-	session->caller = caller;
+	lookup_start(realtime, session, copy, 0);
+}
+
+/* The `authentication` answer: the connection takes `caller`, or (NULL) an error frame and
+ * the caller stays as it was. */
+static void authenticated(cairn_realtime *realtime, cairn_realtime_session *session,
+	const cairn_api_caller *caller)
+{
+	cairn_text text = { 0 };
+	char *frame;
+
+	if (!caller) {
+		send_error(realtime, session, 1003, "Session is not valid.");
+		return;
+	}
+	session->caller = *caller;
 	cairn__text_append_cstr(&text, "{\"type\":\"response\",\"data\":{\"to\":"
 		"\"authentication\",\"success\":true,\"user\":");
 	append_user(&text, session);
@@ -788,7 +844,9 @@ static void on_authentication(cairn_realtime *realtime, cairn_realtime_session *
 	free(frame);
 }
 
-void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *session,
+static void maybe_sweep(cairn_realtime *realtime);
+
+static void handle_message(cairn_realtime *realtime, cairn_realtime_session *session,
 	const char *text, size_t length)
 {
 	json_object *message = cairn__json_parse_object(text, length, MAX_MESSAGE_DEPTH);
@@ -800,9 +858,10 @@ void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *s
 		goto cleanup;
 	}
 	json_object_object_get_ex(message, "data", &data);
-	if (strcmp(type, "ping") == 0)
+	if (strcmp(type, "ping") == 0) {
 		send_text(realtime, session, "{\"type\":\"pong\"}");
-	else if (strcmp(type, "subscribe") == 0)
+		maybe_sweep(realtime); /* SDKs ping every 20 s: a clock for the session check */
+	} else if (strcmp(type, "subscribe") == 0)
 		on_subscribe(realtime, session, data);
 	else if (strcmp(type, "unsubscribe") == 0)
 		on_unsubscribe(realtime, session, data);
@@ -812,6 +871,322 @@ void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *s
 		send_error(realtime, session, 1003, "Message type is not valid.");
 cleanup:
 	json_object_put(message);
+}
+
+/* ---- who is connected: session lookups on workers, log-outs, expiry (loop thread) ----
+ *
+ * Resolving a session token reads storage (a network round trip on PostgreSQL), so it runs
+ * on a transport worker (io.defer) and the answer comes back to the loop. Meanwhile the
+ * session's messages are held and then handled in the order they came. A session whose
+ * user logs out (this instance's log-out routes, cairn__realtime_sessions_ended), whose
+ * session expires (checked as events are delivered) or, with storage shared by several
+ * instances, whose session is found gone by the periodic sweep, becomes a guest.
+ */
+
+typedef struct held_message {
+	struct held_message *next;
+	size_t length;
+	char text[];
+} held_message;
+
+typedef struct lookup {
+	cairn_realtime *realtime;
+	cairn_realtime_session *session;
+	char *token;               /* malloc'd; wiped when freed */
+	int upgrade;               /* 1: the upgrade's session (sends `connected`); 0: authentication */
+	unsigned long generation;  /* realtime->ended_generation when it was queued */
+	int worked;                /* the worker ran it */
+	int rc;
+	cairn_api_caller caller;
+} lookup;
+
+typedef struct ended_session {
+	struct ended_session *next;
+	char user_id[CAIRN_ID_MAX + 1];
+	char session_id[CAIRN_ID_MAX + 1]; /* "": every session of the user */
+} ended_session;
+
+static void session_free(cairn_realtime_session *session)
+{
+	size_t i;
+
+	for (i = 0; i < session->subscription_count; i++)
+		subscription_clear(&session->subscriptions[i]);
+	free(session->subscriptions);
+	while (session->held) {
+		held_message *next = session->held->next;
+
+		free(session->held);
+		session->held = next;
+	}
+	free(session);
+}
+
+static void become_guest(cairn_realtime_session *session)
+{
+	memset(&session->caller, 0, sizeof(session->caller));
+	session->caller.kind = CAIRN_CALLER_GUEST;
+}
+
+static void lookup_free(lookup *l)
+{
+	if (l->token) {
+		sodium_memzero(l->token, strlen(l->token));
+		free(l->token);
+	}
+	free(l);
+}
+
+/* Worker thread. */
+static void lookup_work(void *arg)
+{
+	lookup *l = arg;
+
+	l->rc = cairn__api_caller_from_token(l->realtime->api, l->token, &l->caller);
+	l->worked = 1;
+}
+
+static void lookup_done(void *arg);
+
+static void lookup_queue(lookup *l)
+{
+	cairn_realtime *realtime = l->realtime;
+
+	l->generation = realtime->ended_generation;
+	l->worked = 0;
+	l->session->lookup = l;
+	if (!realtime->io.defer) { /* no transport (unit use): in place */
+		lookup_work(l);
+		lookup_done(l);
+	} else if (realtime->io.defer(realtime->io.transport, lookup_work, lookup_done, l) < 0) {
+		l->rc = CAIRN_ENOMEM; /* answered as an invalid session */
+		l->worked = 1;
+		lookup_done(l);
+	}
+}
+
+/* Takes `token` (malloc'd). Returns 1 (the answer comes through lookup_done), or 0 when out
+ * of memory (the caller stays as it is). */
+static int lookup_start(cairn_realtime *realtime, cairn_realtime_session *session,
+	char *token, int upgrade)
+{
+	lookup *l = calloc(1, sizeof(*l));
+
+	if (!l) {
+		free(token);
+		if (!upgrade)
+			authenticated(realtime, session, NULL);
+		return 0;
+	}
+	l->realtime = realtime;
+	l->session = session;
+	l->token = token;
+	l->upgrade = upgrade;
+	session->connecting = upgrade;
+	lookup_queue(l);
+	return 1;
+}
+
+/* Messages that came while the lookup ran, in order, until one starts another lookup. */
+static void replay_held(cairn_realtime *realtime, cairn_realtime_session *session)
+{
+	while (!session->lookup && session->held) {
+		held_message *m = session->held;
+
+		session->held = m->next;
+		if (!session->held)
+			session->held_tail = NULL;
+		session->held_count--;
+		handle_message(realtime, session, m->text, m->length);
+		free(m);
+	}
+}
+
+/* Loop thread (also at the transport's shutdown, when the work may not have run). */
+static void lookup_done(void *arg)
+{
+	lookup *l = arg;
+	cairn_realtime *realtime = l->realtime;
+	cairn_realtime_session *session = l->session;
+	int valid = l->worked && l->rc == 0 && l->caller.kind == CAIRN_CALLER_USER;
+
+	session->lookup = NULL;
+	if (session->closed) {
+		lookup_free(l);
+		session_free(session);
+		return;
+	}
+	/* A log-out was applied while the worker read: it may have read the session just
+	 * before it was deleted. Ask again (log-outs are rare). */
+	if (valid && l->generation != realtime->ended_generation) {
+		lookup_queue(l);
+		return;
+	}
+	if (l->upgrade) {
+		if (valid)
+			session->caller = l->caller; /* else a guest, as Appwrite does */
+		session->connecting = 0;
+		send_connected(realtime, session);
+	} else {
+		authenticated(realtime, session, valid ? &l->caller : NULL);
+	}
+	lookup_free(l);
+	replay_held(realtime, session);
+}
+
+void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *session,
+	const char *text, size_t length)
+{
+	held_message *m;
+
+	if (!session->lookup && !session->held) {
+		handle_message(realtime, session, text, length);
+		return;
+	}
+	if (session->held_count >= MAX_HELD || !(m = malloc(sizeof(*m) + length + 1))) {
+		send_error(realtime, session, 1013, "Too many messages before the session was "
+			"checked.");
+		return;
+	}
+	m->next = NULL;
+	m->length = length;
+	memcpy(m->text, text, length);
+	m->text[length] = '\0';
+	if (session->held_tail)
+		session->held_tail->next = m;
+	else
+		session->held = m;
+	session->held_tail = m;
+	session->held_count++;
+}
+
+/* Any thread: queued for the loop, which applies it before the next events. */
+void cairn__realtime_sessions_ended(void *payload, const char *user_id,
+	const char *session_id)
+{
+	cairn_realtime *realtime = payload;
+	ended_session *e = calloc(1, sizeof(*e));
+
+	if (!e || !user_id)
+		goto failed;
+	snprintf(e->user_id, sizeof(e->user_id), "%s", user_id);
+	snprintf(e->session_id, sizeof(e->session_id), "%s", session_id ? session_id : "");
+	pthread_mutex_lock(&realtime->queue_lock);
+	e->next = realtime->ended;
+	realtime->ended = e;
+	pthread_mutex_unlock(&realtime->queue_lock);
+	if (realtime->io.wake)
+		realtime->io.wake(realtime->io.transport);
+	return;
+failed:
+	free(e);
+	/* Out of memory: the expiry check and the sweep remain; say nothing more here. */
+}
+
+/* Turns the connections of the ended sessions in `list` into guests; frees the list. */
+static void apply_ended(cairn_realtime *realtime, ended_session *list)
+{
+	if (!list)
+		return;
+	realtime->ended_generation++;
+	while (list) {
+		ended_session *e = list;
+		cairn_realtime_session *session;
+
+		list = e->next;
+		for (session = realtime->sessions; session; session = session->next) {
+			if (session->caller.kind == CAIRN_CALLER_USER &&
+				strcmp(session->caller.user_id, e->user_id) == 0 &&
+				(!e->session_id[0] || strcmp(session->caller.session_id, e->session_id) == 0))
+				become_guest(session);
+		}
+		free(e);
+	}
+}
+
+/* ---- the sweep: sessions ended on other instances (shared storage only) ---- */
+
+typedef struct {
+	cairn_realtime *realtime;
+	ended_session *checked;    /* the sessions to check */
+	ended_session *gone;       /* the worker moves the ended ones here */
+	int64_t now;
+} sweep;
+
+static void sweep_work(void *arg)
+{
+	sweep *w = arg;
+	const cairn_storage_backend *backend = w->realtime->backend;
+	ended_session *e = w->checked, *keep = NULL;
+
+	while (e) {
+		ended_session *next = e->next;
+		cairn_storage_session stored;
+		int rc;
+
+		memset(&stored, 0, sizeof(stored));
+		rc = backend->session_get(&stored, w->realtime->storage, e->session_id);
+		if (rc == CAIRN_ENOTFOUND || (rc == 0 && (strcmp(stored.user_id, e->user_id) != 0 ||
+			stored.expires_at <= w->now))) {
+			e->next = w->gone;
+			w->gone = e;
+		} else {
+			e->next = keep; /* alive, or storage failed: checked again next time */
+			keep = e;
+		}
+		cairn__storage_session_clear(&stored);
+		e = next;
+	}
+	w->checked = keep;
+}
+
+static void sweep_done(void *arg)
+{
+	sweep *w = arg;
+
+	w->realtime->sweeping = 0;
+	apply_ended(w->realtime, w->gone);
+	while (w->checked) {
+		ended_session *next = w->checked->next;
+
+		free(w->checked);
+		w->checked = next;
+	}
+	free(w);
+}
+
+/* Every SWEEP_MS at most, when storage may be shared with other instances (the backend has
+ * a watcher): checks every connected user's session on a worker. */
+static void maybe_sweep(cairn_realtime *realtime)
+{
+	int64_t now = cairn__time_now_ms();
+	cairn_realtime_session *session;
+	sweep *w;
+
+	if (!realtime->backend->watch || !realtime->backend->session_get || !realtime->io.defer ||
+		realtime->sweeping || now - realtime->last_sweep_ms < SWEEP_MS)
+		return;
+	realtime->last_sweep_ms = now;
+	if (!(w = calloc(1, sizeof(*w))))
+		return;
+	w->realtime = realtime;
+	w->now = now;
+	for (session = realtime->sessions; session; session = session->next) {
+		ended_session *e;
+
+		if (session->caller.kind != CAIRN_CALLER_USER || !(e = calloc(1, sizeof(*e))))
+			continue;
+		snprintf(e->user_id, sizeof(e->user_id), "%s", session->caller.user_id);
+		snprintf(e->session_id, sizeof(e->session_id), "%s", session->caller.session_id);
+		e->next = w->checked;
+		w->checked = e;
+	}
+	if (!w->checked || realtime->io.defer(realtime->io.transport, sweep_work, sweep_done,
+		w) < 0) {
+		sweep_done(w);
+		return;
+	}
+	realtime->sweeping = 1;
 }
 
 /* ---- events ---- */
@@ -832,11 +1207,18 @@ static int subscription_matches(const subscription *s, event *e)
 void cairn__realtime_dispatch(cairn_realtime *realtime)
 {
 	event *list;
+	ended_session *ended;
+	int64_t now = cairn__time_now_ms();
 
 	pthread_mutex_lock(&realtime->queue_lock);
 	list = realtime->queue_head;
 	realtime->queue_head = realtime->queue_tail = NULL;
+	ended = realtime->ended; /* log-outs committed before these events were read */
+	realtime->ended = NULL;
 	pthread_mutex_unlock(&realtime->queue_lock);
+	apply_ended(realtime, ended);
+	if (list)
+		maybe_sweep(realtime);
 	while (list) {
 		event *e = list;
 		cairn_realtime_session *session, *next;
@@ -849,6 +1231,10 @@ void cairn__realtime_dispatch(cairn_realtime *realtime)
 			char *frame;
 
 			next = session->next;
+			if (session->connecting)
+				continue; /* `connected` comes first; events before it are not replayed */
+			if (session->caller.kind == CAIRN_CALLER_USER && session->caller.expires_at <= now)
+				become_guest(session); /* the session expired: what a guest may read */
 			if (!cairn__permissions_holds_any(&session->caller, e->readers))
 				continue;
 			for (i = 0; i < session->subscription_count; i++) {
@@ -1118,18 +1504,20 @@ void cairn__realtime_publish(cairn_realtime *realtime)
 		}
 	}
 cleanup:
+	/* Queued before the publish lock is let go: a publisher that read later changes (a
+	 * worker, the watcher thread) cannot queue them ahead of these. */
+	if (head) {
+		pthread_mutex_lock(&realtime->queue_lock);
+		if (realtime->queue_tail)
+			realtime->queue_tail->next = head;
+		else
+			realtime->queue_head = head;
+		realtime->queue_tail = tail;
+		pthread_mutex_unlock(&realtime->queue_lock);
+	}
 	pthread_mutex_unlock(&realtime->publish_lock);
 	free(list);
-	if (!head)
-		return;
-	pthread_mutex_lock(&realtime->queue_lock);
-	if (realtime->queue_tail)
-		realtime->queue_tail->next = head;
-	else
-		realtime->queue_head = head;
-	realtime->queue_tail = tail;
-	pthread_mutex_unlock(&realtime->queue_lock);
-	if (realtime->io.wake)
+	if (head && realtime->io.wake)
 		realtime->io.wake(realtime->io.transport);
 }
 

@@ -23,6 +23,12 @@ typedef struct {
 	int (*send)(void *connection, const char *text, size_t length); /* queue one text frame */
 	void (*close)(void *connection, int code);  /* close frame after what is queued */
 	void (*wake)(void *transport);              /* make the loop call _dispatch soon */
+	/* Loop thread: runs work(arg) on a worker (database work never blocks the loop), then
+	 * done(arg) on the loop. done runs exactly once, also when the transport shuts down
+	 * first (then work may not have run). -1 out of memory (neither runs). NULL: realtime
+	 * runs both in place. */
+	int (*defer)(void *transport, void (*work)(void *arg), void (*done)(void *arg),
+		void *arg);
 	void *transport;
 } cairn_realtime_io;
 
@@ -49,6 +55,12 @@ void cairn__realtime_message(cairn_realtime *realtime, cairn_realtime_session *s
 void cairn__realtime_close(cairn_realtime *realtime, cairn_realtime_session *session);
 /* Sends queued events to matching sessions. */
 void cairn__realtime_dispatch(cairn_realtime *realtime);
+
+/* Any thread (a cairn_api_sessions_ended callback, api.h; `realtime` is the payload): the
+ * session `session_id` of `user_id` (NULL: every session of the user) has ended. The loop
+ * then turns their connections into guests (docs/security.md, "Realtime"). */
+void cairn__realtime_sessions_ended(void *realtime, const char *user_id,
+	const char *session_id);
 
 /* Worker thread: publishes every change committed since the last call. */
 void cairn__realtime_publish(cairn_realtime *realtime);

@@ -227,6 +227,8 @@ int cairn__server_run(const cairn_server_config *config)
 		goto cleanup;
 	cairn__transport_set_realtime(transport, realtime);
 	cairn__realtime_set_api(realtime, api); /* who each realtime client is */
+	/* Log-outs turn that session's live realtime connections into guests. */
+	cairn__api_on_sessions_ended(api, cairn__realtime_sessions_ended, realtime);
 	/* Other instances' writes (PostgreSQL) reach this instance's realtime clients. */
 	if ((error = cairn__realtime_watch(realtime, 1)) < 0)
 		goto cleanup;

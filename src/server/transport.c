@@ -611,14 +611,19 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&t->lock);
 
 		j->next = NULL;
-		t->handler(t->payload, &j->request, &j->response);
-		if (j->response.status < 100 || j->response.status > 599)
-			cairn__http_respond_error(&j->response, 500, "general_server_error",
-				"The handler produced no response.");
-		/* The write (if any) has committed: realtime reads the change feed from here, on
-		 * this worker, so the loop never waits on the database. */
-		if (t->realtime && strcmp(j->request.method, "GET") != 0 && j->response.status < 300)
-			cairn__realtime_publish(t->realtime);
+		if (j->work) {
+			j->work(j->arg); /* a task (transport_ws.c): no request, no response */
+		} else {
+			t->handler(t->payload, &j->request, &j->response);
+			if (j->response.status < 100 || j->response.status > 599)
+				cairn__http_respond_error(&j->response, 500, "general_server_error",
+					"The handler produced no response.");
+			/* The write (if any) has committed: realtime reads the change feed from here,
+			 * on this worker, so the loop never waits on the database. */
+			if (t->realtime && strcmp(j->request.method, "GET") != 0 &&
+				j->response.status < 300)
+				cairn__realtime_publish(t->realtime);
+		}
 
 		pthread_mutex_lock(&t->lock);
 		if (t->done_tail)
@@ -667,6 +672,11 @@ static void drain_done(cairn_transport *t)
 
 		list = j->next;
 		j->next = NULL;
+		if (j->done) { /* a task: its result goes back to whoever queued it */
+			j->done(j->arg);
+			free(j);
+			continue;
+		}
 		if (c->dead) {
 			conn_free(t, c); /* frees j too: it is c->job */
 			continue;
@@ -1397,6 +1407,8 @@ static void free_job_list(job *list)
 	while (list) {
 		job *next = list->next;
 
+		if (list->done) /* a task's owner frees its part (the work may not have run) */
+			list->done(list->arg);
 		job_free(list);
 		list = next;
 	}

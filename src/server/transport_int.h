@@ -34,6 +34,11 @@ typedef struct job {
 	char *body;                 /* request body being collected */
 	size_t body_capacity;
 	int head_only;              /* HEAD: answered as GET, without the body */
+	/* A task instead of a request (conn NULL): realtime's database work (realtime.h,
+	 * cairn_realtime_io.defer). `work` runs on a worker, then `done` on the loop. */
+	void (*work)(void *arg);
+	void (*done)(void *arg);
+	void *arg;
 } job;
 
 enum conn_state {

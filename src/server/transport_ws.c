@@ -132,6 +132,29 @@ static void ws_wake(void *transport)
 	lws_cancel_service(t->context);
 }
 
+/* Queues a task for the workers; drain_done (transport.c) runs `done` on the loop. */
+static int ws_defer(void *transport, void (*work)(void *arg), void (*done)(void *arg),
+	void *arg)
+{
+	cairn_transport *t = transport;
+	job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -1;
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	pthread_mutex_lock(&t->lock);
+	if (t->queue_tail)
+		t->queue_tail->next = j;
+	else
+		t->queue_head = j;
+	t->queue_tail = j;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
 int cairn__transport_ws_upgrade(cairn_transport *t, conn *c)
 {
 	const char *key = cairn__http_header(&c->job->request, "sec-websocket-key");
@@ -278,6 +301,7 @@ void cairn__transport_set_realtime(cairn_transport *transport, cairn_realtime *r
 	io.send = ws_send_text;
 	io.close = ws_close_io;
 	io.wake = ws_wake;
+	io.defer = ws_defer;
 	io.transport = transport;
 	cairn__realtime_set_io(realtime, &io);
 	transport->realtime = realtime;

@@ -167,6 +167,25 @@ static int pg_fail(pg_connection *conn, const PGresult *result, const char *doin
 		message ? message : "");
 }
 
+PGresult *cairn__pg_run_sql(pg_connection *conn, const char *sql, const pg_params *params,
+	int *rc, const char *doing)
+{
+	PGresult *result;
+	ExecStatusType status;
+
+	conn->sqlstate[0] = '\0';
+	result = PQexecParams(conn->conn, sql, params ? params->count : 0, NULL,
+		params ? params->values : NULL, NULL, NULL, 0);
+	status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+		*rc = pg_fail(conn, result, doing);
+		PQclear(result);
+		return NULL;
+	}
+	*rc = 0;
+	return result;
+}
+
 PGresult *cairn__pg_run(pg_connection *conn, enum pg_statement_id which,
 	const pg_params *params, int *rc, const char *doing)
 {

@@ -61,17 +61,19 @@ static PGresult *run(cairn_storage *storage, const char *sql, const pg_params *p
 	return result;
 }
 
-static int user_from_row(cairn_storage_user *out, const PGresult *result)
+static int user_from_row(void *row_out, const PGresult *result, int row)
 {
+	cairn_storage_user *out = row_out;
+
 	memset(out, 0, sizeof(*out));
-	out->id = cairn__pg_dup(result, 0, 0);
-	out->email = cairn__pg_dup(result, 0, 1);
-	out->name = cairn__pg_dup(result, 0, 2);
-	out->password_hash = cairn__pg_dup(result, 0, 3);
-	out->status = (int)cairn__pg_int(result, 0, 4);
-	out->created_at = cairn__pg_int(result, 0, 5);
-	out->updated_at = cairn__pg_int(result, 0, 6);
-	out->password_updated_at = cairn__pg_int(result, 0, 7);
+	out->id = cairn__pg_dup(result, row, 0);
+	out->email = cairn__pg_dup(result, row, 1);
+	out->name = cairn__pg_dup(result, row, 2);
+	out->password_hash = cairn__pg_dup(result, row, 3);
+	out->status = (int)cairn__pg_int(result, row, 4);
+	out->created_at = cairn__pg_int(result, row, 5);
+	out->updated_at = cairn__pg_int(result, row, 6);
+	out->password_updated_at = cairn__pg_int(result, row, 7);
 	if (!out->id || !out->email || !out->name || !out->password_hash) {
 		cairn__storage_user_clear(out);
 		return cairn__pg_oom();
@@ -79,8 +81,10 @@ static int user_from_row(cairn_storage_user *out, const PGresult *result)
 	return 0;
 }
 
-static int session_from_row(cairn_storage_session *out, const PGresult *result, int row)
+static int session_from_row(void *row_out, const PGresult *result, int row)
 {
+	cairn_storage_session *out = row_out;
+
 	memset(out, 0, sizeof(*out));
 	out->id = cairn__pg_dup(result, row, 0);
 	out->user_id = cairn__pg_dup(result, row, 1);
@@ -96,24 +100,34 @@ static int session_from_row(cairn_storage_session *out, const PGresult *result, 
 	return 0;
 }
 
-static int user_read(cairn_storage_user *out, cairn_storage *storage, const char *sql,
-	const char *key)
+/* Reads at most one row matching `sql` with `key` bound as $1 into `out` (`size` bytes,
+ * zeroed first) with `from_row`; no row is CAIRN_ENOTFOUND with `not_found`. */
+static int row_read(void *out, size_t size, cairn_storage *storage, const char *sql,
+	const char *key, int (*from_row)(void *out, const PGresult *result, int row),
+	const char *not_found, const char *what)
 {
 	pg_params params = { .count = 0 };
 	PGresult *result;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, size);
 	cairn__pg_param_text(&params, key ? key : "");
-	result = run(storage, sql, &params, &rc, "reading a user");
+	result = run(storage, sql, &params, &rc, what);
 	if (!result)
 		return rc;
 	if (PQntuples(result) == 0)
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "User with the requested ID could not be found.");
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", not_found);
 	else
-		rc = user_from_row(out, result);
+		rc = from_row(out, result, 0);
 	PQclear(result);
 	return rc;
+}
+
+static int user_read(cairn_storage_user *out, cairn_storage *storage, const char *sql,
+	const char *key)
+{
+	return row_read(out, sizeof(*out), storage, sql, key, user_from_row,
+		"User with the requested ID could not be found.", "reading a user");
 }
 
 int cairn__pg_user_get(cairn_storage_user *out, cairn_storage *storage, const char *id)
@@ -135,9 +149,8 @@ int cairn__pg_user_create(cairn_storage_user *out, cairn_storage *storage,
 	pg_params params = { .count = 0 };
 	int rc;
 
-	if (!user || !user->id || !user->email || !user->name || !user->password_hash)
-		return cairn__error_set(CAIRN_EINVALID, "storage: a user needs an id, an email, a "
-			"name and a password hash");
+	if ((rc = cairn__storage_user_check(user)) < 0)
+		return rc;
 	cairn__pg_param_text(&params, user->id);
 	cairn__pg_param_text(&params, user->email);
 	cairn__pg_param_text(&params, user->name);
@@ -162,9 +175,8 @@ int cairn__pg_session_create(cairn_storage *storage, const cairn_storage_session
 	pg_params params = { .count = 0 };
 	int rc;
 
-	if (!session || !session->id || !session->user_id || !session->secret_hash)
-		return cairn__error_set(CAIRN_EINVALID, "storage: a session needs an id, a user "
-			"and a secret hash");
+	if ((rc = cairn__storage_session_check(session)) < 0)
+		return rc;
 	cairn__pg_param_text(&params, session->user_id);
 	cairn__pg_param_int(&params, session->created_at);
 	PQclear(run(storage, "DELETE FROM sessions WHERE user_id = $1::text AND "
@@ -188,22 +200,8 @@ int cairn__pg_session_create(cairn_storage *storage, const cairn_storage_session
 static int session_read(cairn_storage_session *out, cairn_storage *storage, const char *sql,
 	const char *key)
 {
-	pg_params params = { .count = 0 };
-	PGresult *result;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	cairn__pg_param_text(&params, key ? key : "");
-	result = run(storage, sql, &params, &rc, "reading a session");
-	if (!result)
-		return rc;
-	if (PQntuples(result) == 0)
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "The current user session could not be "
-			"found.");
-	else
-		rc = session_from_row(out, result, 0);
-	PQclear(result);
-	return rc;
+	return row_read(out, sizeof(*out), storage, sql, key, session_from_row,
+		"The current user session could not be found.", "reading a session");
 }
 
 int cairn__pg_session_get(cairn_storage_session *out, cairn_storage *storage, const char *id)

@@ -98,6 +98,10 @@ int cairn__pg_oom(void);
  * set and *rc the code. conn->sqlstate holds the failure's SQLSTATE. */
 PGresult *cairn__pg_run(pg_connection *conn, enum pg_statement_id which,
 	const pg_params *params, int *rc, const char *doing);
+/* As cairn__pg_run for SQL text, unprepared: planned each time with the values at hand
+ * and the table's size now (postgres_write.c's batch statements). */
+PGresult *cairn__pg_run_sql(pg_connection *conn, const char *sql, const pg_params *params,
+	int *rc, const char *doing);
 /* Runs a parameterless command (BEGIN, COMMIT, ROLLBACK); 0 or the error. */
 int cairn__pg_command(pg_connection *conn, const char *sql, const char *doing);
 /* Rolls back after failure `rc`, keeping that failure as the last error. */

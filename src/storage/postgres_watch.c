@@ -1,4 +1,5 @@
-/* postgres_watch.c: the PostgreSQL backend's change watcher: a thread with its own LISTEN connection that reports every instance's commits. */
+/* postgres_watch.c: the PostgreSQL backend's change watcher: a thread with its own LISTEN
+ * connection that reports the commits of every instance sharing the database. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>

@@ -1,5 +1,6 @@
 /* postgres_write.c: the PostgreSQL backend's write batch: the database lock, preconditions, idempotency. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,68 @@
 #include "util/time.h"
 
 #define WRITE_ATTEMPTS 5 /* a deadlock or serialisation failure is retried this often */
+#define DOC_ARRAYS 12      /* PST_DOC_UPSERT's parameters after the database id */
+#define MUTATION_ARRAYS 14 /* PST_MUTATION_PUT's after the database and client ids */
+#define ANALYZE_FIRST 5000 /* documents this process inserts before it first runs ANALYZE */
+
+/* Inserted documents, and the count at which this process next runs ANALYZE (doubling):
+ * see analyze_if_grown. */
+static _Atomic long long inserted_total;
+static _Atomic long long analyze_at = ANALYZE_FIRST;
+
+/* The prefetched batch's statements, run unprepared (cairn__pg_run_sql): planned with the
+ * table as it is now, never with a plan cached while it was small.
+ * $2, $3: text arrays of collection ids and document ids, pairwise. Each pair is one lookup
+ * of the whole primary key (unique: one row at most), which no other index or scan can
+ * beat however stale the statistics; OFFSET 0 keeps the planner from flattening it into a
+ * join it would cost by those statistics. */
+static const char doc_get_many_sql[] = "SELECT d.* FROM unnest($2::text[], $3::text[]) "
+	"AS k(c, i), LATERAL (SELECT " PG_DOC_COLUMNS " FROM documents WHERE database_id = "
+	"$1::text AND collection_id = k.c COLLATE \"C\" AND id = k.i COLLATE \"C\" OFFSET 0) AS d";
+/* PST_MUTATION_GET (postgres.c) for the mutation ids in the text array $3, plus
+ * mutation_id last. */
+static const char mutation_get_many_sql[] = "SELECT o.* FROM unnest($3::text[]) AS k(m), "
+	"LATERAL ("
+	"SELECT status, error_type, error_message, collection_id, document_id, data, "
+	"permissions, created_at, updated_at, version, sequence, hlc, deleted, mutation_id "
+	"FROM mutations WHERE database_id = $1::text AND client_id = $2::text "
+	"AND mutation_id = k.m COLLATE \"C\" OFFSET 0) AS o";
+/* PST_DOC_UPSERT (postgres.c) for many rows: $2..$13 are arrays of its $2..$13, no id twice
+ * (WHERE true: ON CONFLICT then cannot be read as part of the FROM clause). */
+static const char doc_upsert_many_sql[] = "INSERT INTO documents (database_id, "
+	"collection_id, id, data, permissions, created_at, updated_at, version, sequence, hlc, "
+	"author, last_mutation, deleted) SELECT $1::text, * FROM unnest($2::text[], $3::text[], "
+	"$4::text[], "
+	"$5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], "
+	"$11::text[], $12::text[], $13::int[]) WHERE true "
+	"ON CONFLICT (database_id, collection_id, id) DO UPDATE SET data = excluded.data, "
+	"permissions = excluded.permissions, created_at = excluded.created_at, "
+	"updated_at = excluded.updated_at, version = excluded.version, "
+	"sequence = excluded.sequence, hlc = excluded.hlc, author = excluded.author, "
+	"last_mutation = excluded.last_mutation, deleted = excluded.deleted";
+/* PST_MUTATION_PUT (postgres.c) for many rows of one client: $3..$16 are arrays of its $3..$16. */
+static const char mutation_put_many_sql[] = "INSERT INTO mutations (database_id, "
+	"client_id, mutation_id, status, error_type, error_message, collection_id, document_id, "
+	"data, permissions, created_at, updated_at, version, sequence, hlc, deleted) "
+	"SELECT $1::text, $2::text, * "
+	"FROM unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], "
+	"$9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], "
+	"$15::bigint[], $16::int[])";
+
+/* A key of a batch-wide lookup: (a, b) names a document or a stored outcome, `index` its
+ * write or its prefetched row. */
+typedef struct {
+	const char *a;
+	const char *b;
+	int index;
+} batch_key;
+
+/* A growable text buffer, for array literals. */
+typedef struct {
+	char *text;
+	size_t length;
+	size_t capacity;
+} text_buf;
 
 typedef struct {
 	char *id;
@@ -29,6 +92,20 @@ typedef struct {
 	collection_slot *collections; /* the collections this batch touched */
 	size_t collection_count;
 	size_t collection_capacity;
+	/* The prefetched batch (batch_prefetch): every document and stored outcome the writes
+	 * name, read in one query each, and the writes gathered into one statement per table
+	 * (batch_write_rows). NULL docs: per-write reads and writes (a batch naming a document
+	 * or mutation twice: each write must see the ones before it). */
+	PGresult *docs;
+	batch_key *doc_keys;          /* docs' rows sorted by (collection_id, id) */
+	PGresult *mutations;
+	batch_key *mutation_keys;     /* mutations' rows sorted by mutation_id */
+	text_buf doc_columns[DOC_ARRAYS];         /* the rows to upsert, one array per column */
+	text_buf mutation_columns[MUTATION_ARRAYS]; /* the outcomes to store */
+	size_t doc_rows;
+	size_t mutation_rows;
+	const char *mutation_client;  /* the client id of the outcomes (one per prefetched batch) */
+	long long inserted;           /* new documents (not replacements) this attempt wrote */
 } write_batch;
 
 static void batch_free(write_batch *batch)
@@ -38,6 +115,20 @@ static void batch_free(write_batch *batch)
 	free(batch->collections);
 	batch->collections = NULL;
 	batch->collection_count = batch->collection_capacity = 0;
+	PQclear(batch->docs);
+	PQclear(batch->mutations);
+	free(batch->doc_keys);
+	free(batch->mutation_keys);
+	batch->docs = batch->mutations = NULL;
+	batch->doc_keys = batch->mutation_keys = NULL;
+	for (int i = 0; i < DOC_ARRAYS; i++)
+		free(batch->doc_columns[i].text);
+	for (int i = 0; i < MUTATION_ARRAYS; i++)
+		free(batch->mutation_columns[i].text);
+	memset(batch->doc_columns, 0, sizeof(batch->doc_columns));
+	memset(batch->mutation_columns, 0, sizeof(batch->mutation_columns));
+	batch->doc_rows = batch->mutation_rows = 0;
+	batch->mutation_client = NULL;
 }
 
 /* The batch's view of collection `id`, loaded on first use. The database lock keeps every
@@ -85,6 +176,256 @@ static int batch_collection(collection_slot **out, write_batch *batch, const cha
 	return 0;
 }
 
+static int key_compare(const void *left, const void *right)
+{
+	const batch_key *x = left, *y = right;
+	int c = strcmp(x->a, y->a);
+
+	return c ? c : strcmp(x->b, y->b);
+}
+
+/* The prefetched row of (a, b) in `keys` (sorted), or -1. */
+static int key_find(const batch_key *keys, size_t count, const char *a, const char *b)
+{
+	batch_key probe = { a, b, -1 };
+	const batch_key *hit = count ? bsearch(&probe, keys, count, sizeof(*keys), key_compare) : NULL;
+
+	return hit ? hit->index : -1;
+}
+
+/* 1 when two of the `count` keys are equal (they are sorted in place). */
+static int keys_repeat(batch_key *keys, size_t count)
+{
+	qsort(keys, count, sizeof(*keys), key_compare);
+	for (size_t i = 1; i < count; i++) {
+		if (key_compare(&keys[i - 1], &keys[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int buf_add(text_buf *buf, const char *bytes, size_t length)
+{
+	if (buf->length + length + 1 > buf->capacity) {
+		size_t capacity = buf->capacity ? buf->capacity : 256;
+		char *grown;
+
+		while (buf->length + length + 1 > capacity)
+			capacity *= 2;
+		if (!(grown = realloc(buf->text, capacity)))
+			return cairn__pg_oom();
+		buf->text = grown;
+		buf->capacity = capacity;
+	}
+	memcpy(buf->text + buf->length, bytes, length);
+	buf->length += length;
+	buf->text[buf->length] = '\0';
+	return 0;
+}
+
+/* Appends `value` (NULL: SQL NULL) as an element of a PostgreSQL array literal, opening
+ * it with "{" first; the caller closes it. */
+static int buf_add_element(text_buf *buf, const char *value)
+{
+	int rc = buf->length == 0 ? buf_add(buf, "{", 1) : buf_add(buf, ",", 1);
+
+	if (rc < 0)
+		return rc;
+	if (!value)
+		return buf_add(buf, "NULL", 4);
+	if ((rc = buf_add(buf, "\"", 1)) < 0)
+		return rc;
+	while (*value) {
+		size_t span = strcspn(value, "\"\\");
+
+		if ((rc = buf_add(buf, value, span)) < 0)
+			return rc;
+		value += span;
+		if (*value) { /* a quote or backslash, escaped */
+			char escaped[2] = { '\\', *value++ };
+
+			if ((rc = buf_add(buf, escaped, 2)) < 0)
+				return rc;
+		}
+	}
+	return buf_add(buf, "\"", 1);
+}
+
+/* Closes an array literal buf_add_element opened ("{}" when it has no element). */
+static int buf_close_array(text_buf *buf)
+{
+	return buf->length == 0 ? buf_add(buf, "{}", 2) : buf_add(buf, "}", 1);
+}
+
+/* Sorted keys of the rows of `result`: columns a_column and b_column (-1: ""). */
+static int result_keys(batch_key **out, const PGresult *result, int a_column, int b_column)
+{
+	int rows = PQntuples(result);
+
+	*out = malloc(((size_t)rows + 1) * sizeof(**out));
+	if (!*out)
+		return cairn__pg_oom();
+	for (int row = 0; row < rows; row++) {
+		(*out)[row].a = PQgetvalue(result, row, a_column);
+		(*out)[row].b = b_column >= 0 ? PQgetvalue(result, row, b_column) : "";
+		(*out)[row].index = row;
+	}
+	qsort(*out, (size_t)rows, sizeof(**out), key_compare);
+	return 0;
+}
+
+/* Reads every document and stored outcome the batch's writes name in one query each, and
+ * loads their collections; the writes are then gathered (batch_exec). Leaves
+ * batch->docs NULL (per-write reads) when two writes name one document or one mutation, or
+ * the writes come from different clients: each write must then see the ones before it. */
+static int batch_prefetch(write_batch *batch, const cairn_storage_write *writes, size_t count)
+{
+	batch_key *keys = malloc((count + 1) * sizeof(*keys));
+	text_buf collections = { 0 }, ids = { 0 }, mutation_ids = { 0 };
+	const char *client_id = NULL;
+	size_t doc_count = 0, mutation_count = 0;
+	pg_params params = { 0 };
+	collection_slot *slot;
+	int rc = 0;
+
+	if (!keys)
+		return cairn__pg_oom();
+	for (size_t i = 0; i < count; i++) {
+		const cairn_storage_write *write = &writes[i];
+		const char *client = write->client_id ? write->client_id : "";
+
+		if (write->mutation_id) {
+			if (client_id && strcmp(client_id, client) != 0)
+				goto done; /* several clients: per-write reads */
+			client_id = client;
+		}
+		if (write->collection_id && write->id) {
+			keys[doc_count].a = write->collection_id;
+			keys[doc_count].b = write->id;
+			keys[doc_count++].index = (int)i;
+		}
+	}
+	if (keys_repeat(keys, doc_count))
+		goto done;
+	for (size_t i = 0; i < count; i++) {
+		if (writes[i].mutation_id) {
+			keys[mutation_count].a = writes[i].mutation_id;
+			keys[mutation_count].b = "";
+			keys[mutation_count++].index = (int)i;
+		}
+	}
+	if (keys_repeat(keys, mutation_count))
+		goto done;
+
+	for (size_t i = 0; i < count; i++) {
+		const cairn_storage_write *write = &writes[i];
+
+		if (write->collection_id && write->id &&
+			((rc = buf_add_element(&collections, write->collection_id)) < 0 ||
+			(rc = buf_add_element(&ids, write->id)) < 0 ||
+			(rc = batch_collection(&slot, batch, write->collection_id)) < 0))
+			goto done;
+		if (write->mutation_id && (rc = buf_add_element(&mutation_ids, write->mutation_id)) < 0)
+			goto done;
+	}
+	if ((rc = buf_close_array(&collections)) < 0 || (rc = buf_close_array(&ids)) < 0 ||
+		(rc = buf_close_array(&mutation_ids)) < 0)
+		goto done;
+
+	if (mutation_count > 0) {
+		cairn__pg_param_text(&params, batch->database_id);
+		cairn__pg_param_text(&params, client_id);
+		cairn__pg_param_text(&params, mutation_ids.text);
+		batch->mutations = cairn__pg_run_sql(batch->conn, mutation_get_many_sql, &params, &rc,
+			"reading stored mutation outcomes");
+		if (!batch->mutations || (rc = result_keys(&batch->mutation_keys, batch->mutations,
+			13, -1)) < 0)
+			goto done;
+	}
+	memset(&params, 0, sizeof(params));
+	cairn__pg_param_text(&params, batch->database_id);
+	cairn__pg_param_text(&params, collections.text);
+	cairn__pg_param_text(&params, ids.text);
+	batch->docs = cairn__pg_run_sql(batch->conn, doc_get_many_sql, &params, &rc,
+		"reading documents");
+	if (!batch->docs || (rc = result_keys(&batch->doc_keys, batch->docs, PDOC_COLLECTION,
+		PDOC_ID)) < 0)
+		goto done;
+done:
+	if (rc < 0) {
+		PQclear(batch->docs);
+		batch->docs = NULL;
+	}
+	free(keys);
+	free(collections.text);
+	free(ids.text);
+	free(mutation_ids.text);
+	return rc;
+}
+
+/* Runs a write whose result is not needed; in a prefetched batch, adds its row to the
+ * batch's arrays instead, for batch_write_rows. */
+static int batch_exec(write_batch *batch, enum pg_statement_id which, const pg_params *params,
+	const char *doing)
+{
+	text_buf *columns = which == PST_DOC_UPSERT ? batch->doc_columns : batch->mutation_columns;
+	int first = which == PST_DOC_UPSERT ? 1 : 2; /* the parameters that are not arrays */
+	int count = which == PST_DOC_UPSERT ? DOC_ARRAYS : MUTATION_ARRAYS;
+	int rc;
+
+	if (!batch->docs) {
+		PQclear(cairn__pg_run(batch->conn, which, params, &rc, doing));
+		return rc;
+	}
+	if (which == PST_DOC_UPSERT)
+		batch->doc_rows++;
+	else {
+		batch->mutation_rows++;
+		batch->mutation_client = params->values[1];
+	}
+	for (int i = 0; i < count; i++) {
+		if ((rc = buf_add_element(&columns[i], params->values[first + i])) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Writes the rows a prefetched batch gathered: one statement per table. */
+static int batch_write_rows(write_batch *batch)
+{
+	pg_params params;
+	int rc;
+
+	if (batch->doc_rows > 0) {
+		memset(&params, 0, sizeof(params));
+		cairn__pg_param_text(&params, batch->database_id);
+		for (int i = 0; i < DOC_ARRAYS; i++) {
+			if ((rc = buf_close_array(&batch->doc_columns[i])) < 0)
+				return rc;
+			cairn__pg_param_text(&params, batch->doc_columns[i].text);
+		}
+		PQclear(cairn__pg_run_sql(batch->conn, doc_upsert_many_sql, &params, &rc,
+			"writing documents"));
+		if (rc < 0)
+			return rc;
+	}
+	if (batch->mutation_rows > 0) {
+		memset(&params, 0, sizeof(params));
+		cairn__pg_param_text(&params, batch->database_id);
+		cairn__pg_param_text(&params, batch->mutation_client);
+		for (int i = 0; i < MUTATION_ARRAYS; i++) {
+			if ((rc = buf_close_array(&batch->mutation_columns[i])) < 0)
+				return rc;
+			cairn__pg_param_text(&params, batch->mutation_columns[i].text);
+		}
+		PQclear(cairn__pg_run_sql(batch->conn, mutation_put_many_sql, &params, &rc,
+			"storing mutation outcomes"));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Saves the sequences and the clock the batch advanced. */
 static int batch_flush(write_batch *batch)
 {
@@ -122,41 +463,50 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 {
 	cairn_storage_record *record = &outcome->record;
 	pg_params params = { 0 };
-	PGresult *result;
+	PGresult *result, *owned = NULL;
+	int row = 0;
 	int rc;
 
-	cairn__pg_param_text(&params, batch->database_id);
-	cairn__pg_param_text(&params, write->client_id ? write->client_id : "");
-	cairn__pg_param_text(&params, write->mutation_id);
-	result = cairn__pg_run(batch->conn, PST_MUTATION_GET, &params, &rc,
-		"reading a stored mutation outcome");
-	if (!result)
-		return rc;
-	if (PQntuples(result) == 0) {
-		rc = 0;
-		goto cleanup;
+	if (batch->docs) { /* prefetched */
+		result = batch->mutations;
+		row = result ? key_find(batch->mutation_keys, (size_t)PQntuples(result),
+			write->mutation_id, "") : -1;
+		if (row < 0)
+			return 0;
+	} else {
+		cairn__pg_param_text(&params, batch->database_id);
+		cairn__pg_param_text(&params, write->client_id ? write->client_id : "");
+		cairn__pg_param_text(&params, write->mutation_id);
+		result = owned = cairn__pg_run(batch->conn, PST_MUTATION_GET, &params, &rc,
+			"reading a stored mutation outcome");
+		if (!result)
+			return rc;
+		if (PQntuples(result) == 0) {
+			rc = 0;
+			goto cleanup;
+		}
 	}
-	cairn__storage_outcome_set(outcome, (int)cairn__pg_int(result, 0, 0), PQgetvalue(result, 0, 1), "%s",
-		PQgetvalue(result, 0, 2));
+	cairn__storage_outcome_set(outcome, (int)cairn__pg_int(result, row, 0),
+		PQgetvalue(result, row, 1), "%s", PQgetvalue(result, row, 2));
 	outcome->replayed = 1;
-	rc = cairn__storage_record_empty(record, batch->database_id, PQgetvalue(result, 0, 3),
-		PQgetvalue(result, 0, 4));
+	rc = cairn__storage_record_empty(record, batch->database_id, PQgetvalue(result, row, 3),
+		PQgetvalue(result, row, 4));
 	if (rc < 0)
 		goto cleanup;
 	if (outcome->status == 0) {
 		json_object_put(record->permissions);
 		record->permissions = NULL;
-		if ((rc = cairn__pg_json(&record->data, result, 0, 5)) < 0 ||
-			(rc = cairn__pg_json(&record->permissions, result, 0, 6)) < 0 ||
+		if ((rc = cairn__pg_json(&record->data, result, row, 5)) < 0 ||
+			(rc = cairn__pg_json(&record->permissions, result, row, 6)) < 0 ||
 			(rc = cairn__storage_record_set_string(&record->author, write->client_id)) < 0 ||
 			(rc = cairn__storage_record_set_string(&record->last_mutation, write->mutation_id)) < 0)
 			goto cleanup;
-		record->created_at = cairn__pg_int(result, 0, 7);
-		record->updated_at = cairn__pg_int(result, 0, 8);
-		record->version = cairn__pg_int(result, 0, 9);
-		record->sequence = cairn__pg_int(result, 0, 10);
-		record->hlc = cairn__pg_int(result, 0, 11);
-		record->deleted = (int)cairn__pg_int(result, 0, 12);
+		record->created_at = cairn__pg_int(result, row, 7);
+		record->updated_at = cairn__pg_int(result, row, 8);
+		record->version = cairn__pg_int(result, row, 9);
+		record->sequence = cairn__pg_int(result, row, 10);
+		record->hlc = cairn__pg_int(result, row, 11);
+		record->deleted = (int)cairn__pg_int(result, row, 12);
 		if (!record->permissions && !(record->permissions = json_object_new_array())) {
 			rc = cairn__pg_oom();
 			goto cleanup;
@@ -164,7 +514,7 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	}
 	rc = 1;
 cleanup:
-	PQclear(result);
+	PQclear(owned);
 	return rc;
 }
 
@@ -174,7 +524,6 @@ static int mutation_store(write_batch *batch, const cairn_storage_write *write,
 {
 	const cairn_storage_record *record = &outcome->record;
 	pg_params params = { 0 };
-	int rc;
 
 	cairn__pg_param_text(&params, batch->database_id);
 	cairn__pg_param_text(&params, write->client_id ? write->client_id : "");
@@ -197,9 +546,7 @@ static int mutation_store(write_batch *batch, const cairn_storage_write *write,
 		for (int i = 0; i < 8; i++)
 			cairn__pg_param_text(&params, NULL);
 	}
-	PQclear(cairn__pg_run(batch->conn, PST_MUTATION_PUT, &params, &rc,
-		"storing a mutation outcome"));
-	return rc;
+	return batch_exec(batch, PST_MUTATION_PUT, &params, "storing a mutation outcome");
 }
 
 /* The next document $updatedAt of the locked database: wall-clock ms, past its clock. */
@@ -219,7 +566,8 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	cairn_storage_outcome *outcome)
 {
 	cairn_storage_record *record = &outcome->record;
-	PGresult *current = NULL;
+	PGresult *current = NULL, *owned = NULL; /* the row as it is; owned: read here */
+	int row = -1;
 	collection_slot *collection = NULL;
 	pg_params params = { 0 };
 	json_object *data = NULL;        /* the new user fields (NULL for a delete) */
@@ -261,18 +609,26 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		goto cleanup;
 	}
 
-	cairn__pg_param_text(&params, batch->database_id);
-	cairn__pg_param_text(&params, write->collection_id);
-	cairn__pg_param_text(&params, write->id);
-	current = cairn__pg_run(batch->conn, PST_DOC_GET, &params, &rc, "reading a document");
-	if (!current)
-		goto cleanup;
-	exists = PQntuples(current) > 0;
-	live = exists && cairn__pg_int(current, 0, PDOC_DELETED) == 0;
+	if (batch->docs) { /* prefetched */
+		current = batch->docs;
+		row = key_find(batch->doc_keys, (size_t)PQntuples(current), write->collection_id,
+			write->id);
+	} else {
+		cairn__pg_param_text(&params, batch->database_id);
+		cairn__pg_param_text(&params, write->collection_id);
+		cairn__pg_param_text(&params, write->id);
+		current = owned = cairn__pg_run(batch->conn, PST_DOC_GET, &params, &rc,
+			"reading a document");
+		if (!current)
+			goto cleanup;
+		row = PQntuples(current) > 0 ? 0 : -1;
+	}
+	exists = row >= 0;
+	live = exists && cairn__pg_int(current, row, PDOC_DELETED) == 0;
 
 	/* Permissions, against the row as it is now (under the database lock: no race). */
 	rc = cairn__storage_guard_rejects(write, outcome, live, live ?
-		PQgetvalue(current, 0, PDOC_PERMISSIONS) : NULL);
+		PQgetvalue(current, row, PDOC_PERMISSIONS) : NULL);
 	if (rc != 0) {
 		rejected = rc > 0;
 		rc = rc > 0 ? 0 : rc;
@@ -281,13 +637,13 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 
 	/* The precondition, checked against the row as it is now (under the database lock). */
 	if (write->expect == CAIRN_EXPECT_VERSION) {
-		int64_t version = exists ? cairn__pg_int(current, 0, PDOC_VERSION) : 0;
+		int64_t version = exists ? cairn__pg_int(current, row, PDOC_VERSION) : 0;
 		int ok = version == write->base_version;
 
 		if (!ok && exists && write->prev_mutation && write->prev_mutation[0] &&
 			write->client_id && write->client_id[0] &&
-			strcmp(PQgetvalue(current, 0, PDOC_AUTHOR), write->client_id) == 0 &&
-			strcmp(PQgetvalue(current, 0, PDOC_LAST_MUTATION), write->prev_mutation) == 0)
+			strcmp(PQgetvalue(current, row, PDOC_AUTHOR), write->client_id) == 0 &&
+			strcmp(PQgetvalue(current, row, PDOC_LAST_MUTATION), write->prev_mutation) == 0)
 			ok = 1;
 		if (!ok) {
 			cairn__storage_outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
@@ -296,7 +652,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 				(long long)write->base_version);
 			if (exists) {
 				cairn__storage_record_clear(record);
-				rc = cairn__pg_record_from_row(record, current, 0, batch->database_id, NULL);
+				rc = cairn__pg_record_from_row(record, current, row, batch->database_id, NULL);
 			}
 			goto cleanup;
 		}
@@ -306,11 +662,11 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		rejected = 1;
 		goto cleanup;
 	} else if (write->expect == CAIRN_EXPECT_UNMODIFIED_SINCE && live &&
-		cairn__pg_int(current, 0, PDOC_UPDATED) > write->unmodified_since) {
+		cairn__pg_int(current, row, PDOC_UPDATED) > write->unmodified_since) {
 		cairn__storage_outcome_set(outcome, CAIRN_ECONFLICT, "document_update_conflict",
 			"Remote document is newer than local.");
 		cairn__storage_record_clear(record);
-		rc = cairn__pg_record_from_row(record, current, 0, batch->database_id, NULL);
+		rc = cairn__pg_record_from_row(record, current, row, batch->database_id, NULL);
 		goto cleanup;
 	}
 
@@ -339,10 +695,10 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		break;
 	}
 	if (!fresh) {
-		created_at = cairn__pg_int(current, 0, PDOC_CREATED);
-		sequence = cairn__pg_int(current, 0, PDOC_SEQUENCE);
+		created_at = cairn__pg_int(current, row, PDOC_CREATED);
+		sequence = cairn__pg_int(current, row, PDOC_SEQUENCE);
 		if (!write->permissions) {
-			kept_permissions = cairn__pg_dup(current, 0, PDOC_PERMISSIONS);
+			kept_permissions = cairn__pg_dup(current, row, PDOC_PERMISSIONS);
 			if (!kept_permissions) {
 				rc = cairn__pg_oom();
 				goto cleanup;
@@ -351,9 +707,9 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		if (increment) {
 			/* An increment is not a content write: the document keeps the clock, author
 			 * and last mutation of its last content write (as on SQLite). */
-			kept_hlc = cairn__pg_int(current, 0, PDOC_HLC);
-			kept_author = cairn__pg_dup(current, 0, PDOC_AUTHOR);
-			kept_mutation = cairn__pg_dup(current, 0, PDOC_LAST_MUTATION);
+			kept_hlc = cairn__pg_int(current, row, PDOC_HLC);
+			kept_author = cairn__pg_dup(current, row, PDOC_AUTHOR);
+			kept_mutation = cairn__pg_dup(current, row, PDOC_LAST_MUTATION);
 			if (!kept_author || !kept_mutation) {
 				rc = cairn__pg_oom();
 				goto cleanup;
@@ -361,7 +717,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		}
 		if (write->op == CAIRN_WRITE_PATCH || (write->op == CAIRN_WRITE_REPLACE &&
 			write->data && json_object_object_get_ex(write->data, CAIRN_STORAGE_COUNTERS_KEY, NULL))) {
-			rc = cairn__pg_json(&stored_data, current, 0, PDOC_DATA);
+			rc = cairn__pg_json(&stored_data, current, row, PDOC_DATA);
 			if (rc < 0)
 				goto cleanup;
 		}
@@ -394,6 +750,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	if (fresh) {
 		created_at = now;
 		sequence = collection->next_sequence++;
+		batch->inserted++;
 		collection->dirty = 1;
 	}
 	record->created_at = created_at;
@@ -423,7 +780,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	cairn__pg_param_text(&params, record->author);
 	cairn__pg_param_text(&params, record->last_mutation);
 	cairn__pg_param_int(&params, record->deleted);
-	PQclear(cairn__pg_run(batch->conn, PST_DOC_UPSERT, &params, &rc, "writing a document"));
+	rc = batch_exec(batch, PST_DOC_UPSERT, &params, "writing a document");
 	if (rc < 0)
 		goto cleanup;
 
@@ -439,7 +796,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text,
 		permissions_text) : 0;
 cleanup:
-	PQclear(current);
+	PQclear(owned);
 	json_object_put(data);
 	json_object_put(stored_data);
 	free(kept_permissions);
@@ -459,6 +816,7 @@ static int write_attempt(write_batch *batch, cairn_storage_outcome *outcomes,
 	int in_transaction = 0;
 	int rc;
 
+	batch->inserted = 0;
 	rc = cairn__pg_command(batch->conn, "BEGIN", "starting a transaction");
 	if (rc < 0)
 		return rc;
@@ -476,11 +834,17 @@ static int write_attempt(write_batch *batch, cairn_storage_outcome *outcomes,
 	batch->last_sequence = cairn__pg_int(result, 0, 0);
 	batch->clock_ms = cairn__pg_int(result, 0, 1);
 	PQclear(result);
+	rc = batch_prefetch(batch, writes, count);
+	if (rc < 0)
+		goto cleanup;
 	for (size_t i = 0; i < count; i++) {
 		rc = apply_write(batch, &writes[i], &outcomes[i]);
 		if (rc < 0)
 			goto cleanup;
 	}
+	rc = batch_write_rows(batch);
+	if (rc < 0)
+		goto cleanup;
 	rc = batch_flush(batch);
 	if (rc < 0)
 		goto cleanup;
@@ -491,6 +855,24 @@ cleanup:
 	if (in_transaction)
 		cairn__pg_rollback(batch->conn, rc);
 	return rc;
+}
+
+/* Refreshes the planner's statistics once this process has inserted as many documents again
+ * as at its last ANALYZE. A bulk push outgrows the statistics long before autovacuum looks
+ * (it samples about once a minute); with a table that the statistics say is nearly empty,
+ * the planner picks a secondary index and filters for the batch's document lookups and the
+ * change feed, and each batch then reads every document of the database. One thread runs
+ * it, after its commit, outside any transaction; a failure only loses the refresh. */
+static void analyze_if_grown(pg_connection *conn, long long inserted)
+{
+	long long total = atomic_fetch_add(&inserted_total, inserted) + inserted;
+	long long at = atomic_load(&analyze_at);
+
+	if (inserted <= 0 || total < at ||
+		!atomic_compare_exchange_strong(&analyze_at, &at, total * 2))
+		return;
+	cairn__pg_command(conn, "ANALYZE documents, mutations", "refreshing statistics");
+	cairn__error_clear();
 }
 
 int cairn__pg_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
@@ -517,6 +899,8 @@ int cairn__pg_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
 		for (size_t i = 0; i < count; i++)
 			cairn__storage_outcome_clear(&outcomes[i]);
 	}
+	if (rc == 0)
+		analyze_if_grown(batch.conn, batch.inserted);
 	cairn__pg_release(storage, batch.conn);
 	if (rc < 0) {
 		for (size_t i = 0; i < count; i++)

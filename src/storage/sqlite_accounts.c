@@ -38,8 +38,10 @@ static int prepare(sqlite3_stmt **out, connection *conn, const char *sql)
 	return 0;
 }
 
-static int user_from_row(cairn_storage_user *out, sqlite3_stmt *stmt)
+static int user_from_row(void *row_out, sqlite3_stmt *stmt)
 {
+	cairn_storage_user *out = row_out;
+
 	memset(out, 0, sizeof(*out));
 	out->id = cairn__sqlite_column_dup(stmt, 0);
 	out->email = cairn__sqlite_column_dup(stmt, 1);
@@ -56,8 +58,10 @@ static int user_from_row(cairn_storage_user *out, sqlite3_stmt *stmt)
 	return 0;
 }
 
-static int session_from_row(cairn_storage_session *out, sqlite3_stmt *stmt)
+static int session_from_row(void *row_out, sqlite3_stmt *stmt)
 {
+	cairn_storage_session *out = row_out;
+
 	memset(out, 0, sizeof(*out));
 	out->id = cairn__sqlite_column_dup(stmt, 0);
 	out->user_id = cairn__sqlite_column_dup(stmt, 1);
@@ -73,15 +77,17 @@ static int session_from_row(cairn_storage_session *out, sqlite3_stmt *stmt)
 	return 0;
 }
 
-/* Reads at most one user matching `sql` with `key` bound as ?1. */
-static int user_read(cairn_storage_user *out, cairn_storage *storage, const char *sql,
-	const char *key)
+/* Reads at most one row matching `sql` with `key` bound as ?1 into `out` (`size` bytes,
+ * zeroed first) with `from_row`; no row is CAIRN_ENOTFOUND with `not_found`. */
+static int row_read(void *out, size_t size, cairn_storage *storage, const char *sql,
+	const char *key, int (*from_row)(void *out, sqlite3_stmt *stmt), const char *not_found,
+	const char *what)
 {
 	connection *conn = NULL;
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, size);
 	rc = cairn__sqlite_reader_acquire(&conn, storage);
 	if (rc < 0)
 		return rc;
@@ -90,15 +96,22 @@ static int user_read(cairn_storage_user *out, cairn_storage *storage, const char
 	cairn__sqlite_bind_text(stmt, 1, key);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		rc = user_from_row(out, stmt);
+		rc = from_row(out, stmt);
 	else if (rc == SQLITE_DONE)
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "User with the requested ID could not be found.");
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", not_found);
 	else
-		rc = cairn__sqlite_fail(conn->db, rc, "reading a user");
+		rc = cairn__sqlite_fail(conn->db, rc, what);
 cleanup:
 	sqlite3_finalize(stmt);
 	cairn__sqlite_reader_release(storage, conn);
 	return rc;
+}
+
+static int user_read(cairn_storage_user *out, cairn_storage *storage, const char *sql,
+	const char *key)
+{
+	return row_read(out, sizeof(*out), storage, sql, key, user_from_row,
+		"User with the requested ID could not be found.", "reading a user");
 }
 
 int cairn__sqlite_user_get(cairn_storage_user *out, cairn_storage *storage, const char *id)
@@ -119,9 +132,8 @@ int cairn__sqlite_user_create(cairn_storage_user *out, cairn_storage *storage,
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	if (!user || !user->id || !user->email || !user->name || !user->password_hash)
-		return cairn__error_set(CAIRN_EINVALID, "storage: a user needs an id, an email, a "
-			"name and a password hash");
+	if ((rc = cairn__storage_user_check(user)) < 0)
+		return rc;
 	pthread_mutex_lock(&storage->write_lock);
 	rc = prepare(&stmt, storage->writer, "INSERT INTO users (" USER_COLUMNS ") "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -185,9 +197,8 @@ int cairn__sqlite_session_create(cairn_storage *storage, const cairn_storage_ses
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	if (!session || !session->id || !session->user_id || !session->secret_hash)
-		return cairn__error_set(CAIRN_EINVALID, "storage: a session needs an id, a user "
-			"and a secret hash");
+	if ((rc = cairn__storage_session_check(session)) < 0)
+		return rc;
 	{
 		const char *texts[1] = { session->user_id };
 		rc = write_run(storage, "DELETE FROM sessions WHERE user_id = ?1 AND expires_at < ?2",
@@ -224,29 +235,8 @@ cleanup:
 static int session_read(cairn_storage_session *out, cairn_storage *storage, const char *sql,
 	const char *key)
 {
-	connection *conn = NULL;
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = cairn__sqlite_reader_acquire(&conn, storage);
-	if (rc < 0)
-		return rc;
-	if ((rc = prepare(&stmt, conn, sql)) < 0)
-		goto cleanup;
-	cairn__sqlite_bind_text(stmt, 1, key);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		rc = session_from_row(out, stmt);
-	else if (rc == SQLITE_DONE)
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "The current user session could not be "
-			"found.");
-	else
-		rc = cairn__sqlite_fail(conn->db, rc, "reading a session");
-cleanup:
-	sqlite3_finalize(stmt);
-	cairn__sqlite_reader_release(storage, conn);
-	return rc;
+	return row_read(out, sizeof(*out), storage, sql, key, session_from_row,
+		"The current user session could not be found.", "reading a session");
 }
 
 int cairn__sqlite_session_get(cairn_storage_session *out, cairn_storage *storage,

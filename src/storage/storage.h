@@ -264,5 +264,9 @@ void cairn__storage_collection_clear(cairn_storage_collection *collection);
 void cairn__storage_outcome_clear(cairn_storage_outcome *outcome);
 void cairn__storage_user_clear(cairn_storage_user *user);
 void cairn__storage_session_clear(cairn_storage_session *session);
+/* Both backends' argument checks before storing an account record: 0, or CAIRN_EINVALID
+ * with a message when a required field is missing. */
+int cairn__storage_user_check(const cairn_storage_user *user);
+int cairn__storage_session_check(const cairn_storage_session *session);
 
 #endif

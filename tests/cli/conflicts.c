@@ -11,39 +11,12 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "support/cli_run.h"
+#include "support/cli_fixture.h"
 
 #define PROJECT "clitest"
 #define KEY "cli-conflicts-key-0123456789"
 
-typedef struct {
-	char dir[PATH_MAX];
-	char a[PATH_MAX + 16];
-	char b[PATH_MAX + 16];
-	cairn_cli_server server;
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-
-	memset(&f, 0, sizeof(f));
-	if (cairn_cli_tmpdir(f.dir) != 0)
-		return -1;
-	snprintf(f.a, sizeof(f.a), "%s/a.db", f.dir);
-	snprintf(f.b, sizeof(f.b), "%s/b.db", f.dir);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	cairn_cli_server_stop(&f->server);
-	cairn_cli_rmtree(f->dir);
-	return 0;
-}
+typedef cairn_cli_fixture fixture;
 
 /* Runs `cairn ARGS... --store STORE`, asserts the exit code, returns stdout (caller frees). */
 static char *run(int expected, const char *store, ...)
@@ -98,7 +71,7 @@ static size_t array_length(char *out)
 static void test_cli_conflicts__counters_inbox_restore(void **state)
 {
 	fixture *f = *state;
-	const char *stores[2] = { f->a, f->b };
+	const char *stores[2] = { f->store, f->store_b };
 	char path[PATH_MAX + 32];
 	FILE *file;
 
@@ -108,53 +81,52 @@ static void test_cli_conflicts__counters_inbox_restore(void **state)
 			"--api-key", KEY, "--database", "shop", NULL));
 		free(run(0, stores[i], "policy", "stock", "manual", "--counter", "count", NULL));
 	}
-	check_field(run(0, f->a, "policy", "stock", NULL), "strategy", "manual");
-	free(run(2, f->a, "policy", "stock", "--counter", "x", NULL));
-	free(run(1, f->a, "policy", "stock", "often", NULL));
-	free(run(0, f->a, "put", "stock", "pen", "{\"name\":\"pen\"}", NULL));
-	check_field(run(0, f->a, "incr", "stock", "pen", "count", "4", NULL), "count", "4");
-	free(run(2, f->a, "incr", "stock", "pen", "count", "many", NULL));
-	free(run(0, f->a, "sync", NULL));
-	free(run(0, f->b, "sync", NULL));
+	check_field(run(0, f->store, "policy", "stock", NULL), "strategy", "manual");
+	free(run(2, f->store, "policy", "stock", "--counter", "x", NULL));
+	free(run(1, f->store, "policy", "stock", "often", NULL));
+	free(run(0, f->store, "put", "stock", "pen", "{\"name\":\"pen\"}", NULL));
+	check_field(run(0, f->store, "incr", "stock", "pen", "count", "4", NULL), "count", "4");
+	free(run(2, f->store, "incr", "stock", "pen", "count", "many", NULL));
+	free(run(0, f->store, "sync", NULL));
+	free(run(0, f->store_b, "sync", NULL));
 	/* Two tills sell 3 each, and both rename the pen: a manual conflict for the second. */
-	free(run(0, f->a, "incr", "stock", "pen", "count", "-3", NULL));
-	free(run(0, f->b, "incr", "stock", "pen", "count", "-3", NULL));
-	free(run(0, f->a, "patch", "stock", "pen", "{\"name\":\"red pen\"}", NULL));
-	free(run(0, f->b, "patch", "stock", "pen", "{\"name\":\"blue pen\"}", NULL));
-	free(run(0, f->a, "sync", NULL));
-	free(run(0, f->b, "sync", NULL));
-	check_field(run(0, f->b, "get", "stock", "pen", NULL), "name", "red pen");
-	check_field(run(0, f->b, "get", "stock", "pen", NULL), "count", "-2");
-	assert_int_equal(array_length(run(0, f->b, "conflicts", NULL)), 1);
-	free(run(3, f->a, "resolve", "stock", "pen", "--keep", "mine", NULL));
-	free(run(2, f->b, "resolve", "stock", "pen", NULL));
+	free(run(0, f->store, "incr", "stock", "pen", "count", "-3", NULL));
+	free(run(0, f->store_b, "incr", "stock", "pen", "count", "-3", NULL));
+	free(run(0, f->store, "patch", "stock", "pen", "{\"name\":\"red pen\"}", NULL));
+	free(run(0, f->store_b, "patch", "stock", "pen", "{\"name\":\"blue pen\"}", NULL));
+	free(run(0, f->store, "sync", NULL));
+	free(run(0, f->store_b, "sync", NULL));
+	check_field(run(0, f->store_b, "get", "stock", "pen", NULL), "name", "red pen");
+	check_field(run(0, f->store_b, "get", "stock", "pen", NULL), "count", "-2");
+	assert_int_equal(array_length(run(0, f->store_b, "conflicts", NULL)), 1);
+	free(run(3, f->store, "resolve", "stock", "pen", "--keep", "mine", NULL));
+	free(run(2, f->store_b, "resolve", "stock", "pen", NULL));
 
 	snprintf(path, sizeof(path), "%s/merged.json", f->dir);
 	file = fopen(path, "w");
 	assert_non_null(file);
 	fputs("{\"name\":\"red and blue pen\"}", file);
 	fclose(file);
-	check_field(run(0, f->b, "resolve", "stock", "pen", "--with", path, NULL), "name",
+	check_field(run(0, f->store_b, "resolve", "stock", "pen", "--with", path, NULL), "name",
 		"red and blue pen");
-	assert_int_equal(array_length(run(0, f->b, "conflicts", NULL)), 0);
-	assert_int_equal(array_length(run(0, f->b, "conflicts", "--all", NULL)), 1);
-	free(run(0, f->b, "sync", NULL));
-	free(run(0, f->a, "sync", NULL));
-	check_field(run(0, f->a, "get", "stock", "pen", NULL), "name", "red and blue pen");
-	check_field(run(0, f->a, "get", "stock", "pen", NULL), "count", "-2");
+	assert_int_equal(array_length(run(0, f->store_b, "conflicts", NULL)), 0);
+	assert_int_equal(array_length(run(0, f->store_b, "conflicts", "--all", NULL)), 1);
+	free(run(0, f->store_b, "sync", NULL));
+	free(run(0, f->store, "sync", NULL));
+	check_field(run(0, f->store, "get", "stock", "pen", NULL), "name", "red and blue pen");
+	check_field(run(0, f->store, "get", "stock", "pen", NULL), "count", "-2");
 
 	/* Restore puts B's own overwritten version ("blue pen") back as a new write. */
-	free(run(0, f->b, "restore", "1", NULL));
-	check_field(run(0, f->b, "get", "stock", "pen", NULL), "name", "blue pen");
-	free(run(2, f->b, "restore", "x", NULL));
-	free(run(3, f->b, "restore", "99", NULL));
+	free(run(0, f->store_b, "restore", "1", NULL));
+	check_field(run(0, f->store_b, "get", "stock", "pen", NULL), "name", "blue pen");
+	free(run(2, f->store_b, "restore", "x", NULL));
+	free(run(3, f->store_b, "restore", "99", NULL));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_conflicts__counters_inbox_restore, setup,
-			teardown),
+		CAIRN_CLI_TEST(test_cli_conflicts__counters_inbox_restore),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,48 +10,9 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "support/cli_run.h"
+#include "support/cli_fixture.h"
 
-typedef struct {
-	char dir[PATH_MAX];
-	char store[PATH_MAX + 16];
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-
-	if (cairn_cli_tmpdir(f.dir) != 0)
-		return -1;
-	snprintf(f.store, sizeof(f.store), "%s/a.db", f.dir);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	cairn_cli_rmtree(f->dir);
-	return 0;
-}
-
-/* Asserts the exit code, showing what the command printed when it differs. */
-static void expect_status(const cairn_cli_result *r, int status)
-{
-	if (r->status != status)
-		fail_msg("exit %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-			r->err);
-}
-
-static json_object *parse(const char *text)
-{
-	json_object *value = json_tokener_parse(text);
-
-	if (!value)
-		fail_msg("not JSON: %s", text);
-	return value;
-}
+typedef cairn_cli_fixture fixture;
 
 static const char *field(json_object *object, const char *key)
 {
@@ -67,7 +28,7 @@ static void put(const fixture *f, const char *collection, const char *id, const 
 	cairn_cli_result r;
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", collection, id, json, "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 }
 
@@ -78,9 +39,9 @@ static json_object *get(const fixture *f, const char *collection, const char *id
 	json_object *document = NULL;
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "get", collection, id, "--store", f->store, NULL);
-	expect_status(&r, status);
+	cairn_cli_expect_status(&r, status);
 	if (status == 0)
-		document = parse(r.out);
+		document = cairn_cli_parse(r.out);
 	cairn_cli_result_free(&r);
 	return document;
 }
@@ -93,8 +54,8 @@ static void test_cli_documents__put_then_get(void **state)
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "t1",
 		"{\"title\":\"milk\",\"n\":9007199254740993}", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	document = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	document = cairn_cli_parse(r.out);
 	assert_string_equal(field(document, "$id"), "t1");
 	assert_string_equal(field(document, "$collectionId"), "tasks");
 	assert_string_equal(field(document, "title"), "milk");
@@ -119,19 +80,19 @@ static void test_cli_documents__options_anywhere(void **state)
 	/* Before the command, between the arguments, after them, and as --opt=value. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "--store", f->store, "put", "tasks", "a",
 		"{\"v\":1}", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "--store", f->store, "b",
 		"{\"v\":2}", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "c", "{\"v\":3}", store_equals, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	/* After --, words that look like options are arguments. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", store_equals, "--", "tasks", "d",
 		"{\"v\":\"--store\"}", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 
 	document = get(f, "tasks", "a", 0);
@@ -157,8 +118,8 @@ static void test_cli_documents__put_unique_id(void **state)
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "unique()", "{\"title\":\"eggs\"}",
 		"--store", f->store, NULL);
-	expect_status(&r, 0);
-	document = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	document = cairn_cli_parse(r.out);
 	snprintf(id, sizeof(id), "%s", field(document, "$id"));
 	json_object_put(document);
 	cairn_cli_result_free(&r);
@@ -178,11 +139,11 @@ static void test_cli_documents__json_from_stdin(void **state)
 
 	cairn_cli_runl(&r, NULL, NULL, "{\"title\":\"from stdin\"}\n", "put", "tasks", "s1", "-",
 		"--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, "{\"done\":true}", "patch", "tasks", "s1", "-", "--store",
 		f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 
 	document = get(f, "tasks", "s1", 0);
@@ -200,8 +161,8 @@ static void test_cli_documents__patch_merges_and_prints(void **state)
 	put(f, "tasks", "t1", "{\"title\":\"milk\",\"done\":false,\"n\":1}");
 	cairn_cli_runl(&r, NULL, NULL, NULL, "patch", "tasks", "t1", "{\"done\":true,\"n\":null}",
 		"--store", f->store, NULL);
-	expect_status(&r, 0);
-	document = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	document = cairn_cli_parse(r.out);
 	assert_string_equal(field(document, "title"), "milk");
 	assert_string_equal(field(document, "done"), "true");
 	json_object_put(document);
@@ -224,13 +185,13 @@ static void test_cli_documents__not_found_is_exit_3(void **state)
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "patch", "tasks", "missing", "{\"a\":2}", "--store",
 		f->store, NULL);
-	expect_status(&r, 3);
+	cairn_cli_expect_status(&r, 3);
 	assert_non_null(strstr(r.err, "cairn: "));
 	assert_string_equal(r.out, "");
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "rm", "tasks", "missing", "--store", f->store, NULL);
-	expect_status(&r, 3);
+	cairn_cli_expect_status(&r, 3);
 	cairn_cli_result_free(&r);
 }
 
@@ -243,13 +204,13 @@ static void test_cli_documents__rm(void **state)
 	put(f, "tasks", "t1", "{\"a\":1}");
 	put(f, "tasks", "t2", "{\"a\":2}");
 	cairn_cli_runl(&r, NULL, NULL, NULL, "rm", "tasks", "t1", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	get(f, "tasks", "t1", 3);
 	document = get(f, "tasks", "t2", 0);
 	json_object_put(document);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "rm", "tasks", "t1", "--store", f->store, NULL);
-	expect_status(&r, 3);
+	cairn_cli_expect_status(&r, 3);
 	cairn_cli_result_free(&r);
 }
 
@@ -265,19 +226,19 @@ static void test_cli_documents__malformed_json_changes_nothing(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "t1", bad[i], "--store", f->store,
 			NULL);
-		expect_status(&r, 1);
+		cairn_cli_expect_status(&r, 1);
 		assert_string_equal(r.out, "");
 		assert_non_null(strstr(r.err, "cairn: "));
 		cairn_cli_result_free(&r);
 
 		cairn_cli_runl(&r, NULL, NULL, NULL, "patch", "tasks", "t1", bad[i], "--store",
 			f->store, NULL);
-		expect_status(&r, 1);
+		cairn_cli_expect_status(&r, 1);
 		cairn_cli_result_free(&r);
 
 		cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "new", bad[i], "--store", f->store,
 			NULL);
-		expect_status(&r, 1);
+		cairn_cli_expect_status(&r, 1);
 		cairn_cli_result_free(&r);
 	}
 	document = get(f, "tasks", "t1", 0);
@@ -287,8 +248,8 @@ static void test_cli_documents__malformed_json_changes_nothing(void **state)
 
 	/* Nothing was queued for the server either. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "status", "--json", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	document = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	document = cairn_cli_parse(r.out);
 	assert_string_equal(field(document, "pending"), "1");
 	json_object_put(document);
 	cairn_cli_result_free(&r);
@@ -301,7 +262,7 @@ static void test_cli_documents__invalid_id_is_error(void **state)
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "put", "tasks", "_bad", "{\"a\":1}", "--store", f->store,
 		NULL);
-	expect_status(&r, 1);
+	cairn_cli_expect_status(&r, 1);
 	cairn_cli_result_free(&r);
 }
 
@@ -316,8 +277,8 @@ static void test_cli_documents__query(void **state)
 	put(f, "tasks", "c", "{\"n\":3,\"done\":false}");
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "query", "tasks", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	list = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	list = cairn_cli_parse(r.out);
 	assert_true(json_object_is_type(list, json_type_array));
 	assert_int_equal(json_object_array_length(list), 3);
 	json_object_put(list);
@@ -326,8 +287,8 @@ static void test_cli_documents__query(void **state)
 	cairn_cli_runl(&r, NULL, NULL, NULL, "query", "tasks",
 		"{\"method\":\"equal\",\"attribute\":\"done\",\"values\":[false]}", "--store", f->store,
 		"{\"method\":\"orderDesc\",\"attribute\":\"n\"}", NULL);
-	expect_status(&r, 0);
-	list = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	list = cairn_cli_parse(r.out);
 	assert_int_equal(json_object_array_length(list), 2);
 	assert_string_equal(field(json_object_array_get_idx(list, 0), "$id"), "c");
 	assert_string_equal(field(json_object_array_get_idx(list, 1), "$id"), "a");
@@ -336,15 +297,15 @@ static void test_cli_documents__query(void **state)
 
 	/* An empty collection is an empty array, not an error. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "query", "nothing", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	list = parse(r.out);
+	cairn_cli_expect_status(&r, 0);
+	list = cairn_cli_parse(r.out);
 	assert_int_equal(json_object_array_length(list), 0);
 	json_object_put(list);
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "query", "tasks", "{\"method\":", "--store", f->store,
 		NULL);
-	expect_status(&r, 1);
+	cairn_cli_expect_status(&r, 1);
 	assert_string_equal(r.out, "");
 	cairn_cli_result_free(&r);
 }
@@ -359,7 +320,7 @@ static void test_cli_documents__store_from_environment(void **state)
 
 	snprintf(variable, sizeof(variable), "CAIRN_STORE=%s", f->store);
 	cairn_cli_runl(&r, NULL, env, NULL, "put", "tasks", "e1", "{\"via\":\"env\"}", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	assert_int_equal(access(f->store, F_OK), 0);
 	/* The same store through --store. */
@@ -375,12 +336,12 @@ static void test_cli_documents__default_store_in_cwd(void **state)
 	cairn_cli_result r;
 
 	cairn_cli_runl(&r, f->dir, NULL, NULL, "put", "tasks", "d1", "{\"a\":1}", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	snprintf(path, sizeof(path), "%s/cairn.db", f->dir);
 	assert_int_equal(access(path, F_OK), 0);
 	cairn_cli_runl(&r, f->dir, NULL, NULL, "get", "tasks", "d1", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	/* --store wins over the default: a different, empty store. */
 	get(f, "tasks", "d1", 3);
@@ -389,24 +350,18 @@ static void test_cli_documents__default_store_in_cwd(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_documents__put_then_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__options_anywhere, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__put_unique_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__json_from_stdin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__patch_merges_and_prints, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__not_found_is_exit_3, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__rm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__malformed_json_changes_nothing,
-			setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__invalid_id_is_error, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__query, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__store_from_environment, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_cli_documents__default_store_in_cwd, setup,
-			teardown),
+		CAIRN_CLI_TEST(test_cli_documents__put_then_get),
+		CAIRN_CLI_TEST(test_cli_documents__options_anywhere),
+		CAIRN_CLI_TEST(test_cli_documents__put_unique_id),
+		CAIRN_CLI_TEST(test_cli_documents__json_from_stdin),
+		CAIRN_CLI_TEST(test_cli_documents__patch_merges_and_prints),
+		CAIRN_CLI_TEST(test_cli_documents__not_found_is_exit_3),
+		CAIRN_CLI_TEST(test_cli_documents__rm),
+		CAIRN_CLI_TEST(test_cli_documents__malformed_json_changes_nothing),
+		CAIRN_CLI_TEST(test_cli_documents__invalid_id_is_error),
+		CAIRN_CLI_TEST(test_cli_documents__query),
+		CAIRN_CLI_TEST(test_cli_documents__store_from_environment),
+		CAIRN_CLI_TEST(test_cli_documents__default_store_in_cwd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 #include <sqlite3.h>
 
 #include "support/child.h"
-#include "support/cli_run.h"
+#include "support/cli_fixture.h"
 #include "support/server_proc.h"
 
 #define PROJECT "clitest"
@@ -25,51 +25,22 @@
 #define DATABASE "shop"
 #define PASSWORD "s3cret-pa55word-xyz"
 
-typedef struct {
-	char dir[PATH_MAX];
-	char store[PATH_MAX + 16];
-	cairn_cli_server server;
-	pid_t extra_server; /* a server started by hand, or 0 */
-} fixture;
+typedef cairn_cli_fixture fixture;
 
-static int setup(void **state)
-{
-	static fixture f;
+static pid_t extra_server; /* a server started by hand, or 0 */
 
-	memset(&f, 0, sizeof(f));
-	if (cairn_cli_tmpdir(f.dir) != 0)
-		return -1;
-	snprintf(f.store, sizeof(f.store), "%s/a.db", f.dir);
-	*state = &f;
-	return 0;
-}
-
+/* Kills the server started by hand, if any, then the shared teardown. */
 static int teardown(void **state)
 {
-	fixture *f = *state;
-
-	cairn_cli_server_stop(&f->server);
-	if (f->extra_server > 0) {
-		kill(f->extra_server, SIGKILL);
-		waitpid(f->extra_server, NULL, 0);
-		f->extra_server = 0;
+	if (extra_server > 0) {
+		kill(extra_server, SIGKILL);
+		waitpid(extra_server, NULL, 0);
+		extra_server = 0;
 	}
-	cairn_cli_rmtree(f->dir);
-	return 0;
+	return cairn_cli_fixture_teardown(state);
 }
 
-static void expect_status(const cairn_cli_result *r, int status)
-{
-	if (r->status != status)
-		fail_msg("exit %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-			r->err);
-}
-
-static void expect_contains(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("expected '%s' in:\n%s", part, text);
-}
+#define LOGIN_TEST(f) cmocka_unit_test_setup_teardown(f, cairn_cli_fixture_setup, teardown)
 
 static void expect_secret_hidden(const cairn_cli_result *r, const char *secret)
 {
@@ -120,7 +91,7 @@ static void start_and_sign_up(fixture *f)
 		"\"email\":\"ana@example.com\",\"password\":\"" PASSWORD "\"}"), 201);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "remote", "--server", f->server.url, "--project",
 		PROJECT, "--database", DATABASE, "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 }
 
@@ -132,23 +103,23 @@ static void test_cli_login__password_from_stdin_never_shown(void **state)
 
 	start_and_sign_up(f);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "status", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "not signed in");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "not signed in");
 	cairn_cli_result_free(&r);
 
 	/* wrong password: refused, nothing stored, nothing shown */
 	cairn_cli_runl(&r, NULL, NULL, "not-the-password\n", "login", "--email",
 		"ana@example.com", "--store", f->store, NULL);
-	expect_status(&r, 1);
-	expect_contains(r.err, "cannot sign in as ana@example.com");
+	cairn_cli_expect_status(&r, 1);
+	cairn_cli_expect_contains(r.err, "cannot sign in as ana@example.com");
 	expect_secret_hidden(&r, "not-the-password");
 	cairn_cli_result_free(&r);
 	assert_null(stored_token(f->store));
 
 	cairn_cli_runl(&r, NULL, NULL, PASSWORD "\n", "login", "--email", "ana@example.com",
 		"--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "signed in as ana@example.com");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "signed in as ana@example.com");
 	expect_secret_hidden(&r, PASSWORD);
 	token = stored_token(f->store);
 	assert_non_null(token);
@@ -157,27 +128,27 @@ static void test_cli_login__password_from_stdin_never_shown(void **state)
 	assert_int_equal(account_status(f->server.url, token), 200);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "status", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "signed in as ana@example.com");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "signed in as ana@example.com");
 	expect_secret_hidden(&r, token);
 	expect_secret_hidden(&r, PASSWORD);
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "logout", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "signed out");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "signed out");
 	expect_secret_hidden(&r, token);
 	cairn_cli_result_free(&r);
 	assert_null(stored_token(f->store));
 	assert_int_equal(account_status(f->server.url, token), 401);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "status", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "not signed in");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "not signed in");
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "logout", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "not signed in");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "not signed in");
 	cairn_cli_result_free(&r);
 	free(token);
 }
@@ -190,35 +161,35 @@ static void test_cli_login__usage(void **state)
 	/* the password is never an argument */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "login", "--email", "ana@example.com", PASSWORD,
 		"--store", f->store, NULL);
-	expect_status(&r, 2);
+	cairn_cli_expect_status(&r, 2);
 	expect_secret_hidden(&r, PASSWORD);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, PASSWORD "\n", "login", "--store", f->store, NULL);
-	expect_status(&r, 2);
-	expect_contains(r.err, "--email");
+	cairn_cli_expect_status(&r, 2);
+	cairn_cli_expect_contains(r.err, "--email");
 	cairn_cli_result_free(&r);
 	/* no remote: refused before the password is read */
 	cairn_cli_runl(&r, NULL, NULL, PASSWORD "\n", "login", "--email", "ana@example.com",
 		"--store", f->store, NULL);
-	expect_status(&r, 1);
-	expect_contains(r.err, "cairn remote");
+	cairn_cli_expect_status(&r, 1);
+	cairn_cli_expect_contains(r.err, "cairn remote");
 	expect_secret_hidden(&r, PASSWORD);
 	cairn_cli_result_free(&r);
 	/* a remote nobody answers at (port 9, discard) */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "remote", "--server", "http://127.0.0.1:9/v1",
 		"--project", PROJECT, "--database", DATABASE, "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	/* empty stdin: no password */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "login", "--email", "ana@example.com", "--store",
 		f->store, NULL);
-	expect_status(&r, 2);
-	expect_contains(r.err, "no password");
+	cairn_cli_expect_status(&r, 2);
+	cairn_cli_expect_contains(r.err, "no password");
 	cairn_cli_result_free(&r);
 	/* unreachable: exit 5, nothing stored */
 	cairn_cli_runl(&r, NULL, NULL, PASSWORD "\n", "login", "--email", "ana@example.com",
 		"--store", f->store, NULL);
-	expect_status(&r, 5);
+	cairn_cli_expect_status(&r, 5);
 	expect_secret_hidden(&r, PASSWORD);
 	cairn_cli_result_free(&r);
 	assert_null(stored_token(f->store));
@@ -233,15 +204,15 @@ static void test_cli_login__logout_offline(void **state)
 	start_and_sign_up(f);
 	cairn_cli_runl(&r, NULL, NULL, PASSWORD "\n", "login", "--email", "ana@example.com",
 		"--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	token = stored_token(f->store);
 	assert_non_null(token);
 	assert_int_equal(cairn_cli_server_stop(&f->server), 0);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "logout", "--store", f->store, NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "signed out");
-	expect_contains(r.err, "warning");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "signed out");
+	cairn_cli_expect_contains(r.err, "warning");
 	expect_secret_hidden(&r, token);
 	cairn_cli_result_free(&r);
 	assert_null(stored_token(f->store));
@@ -256,9 +227,9 @@ static int serve_with(fixture *f, const char *keys_file, const char *lifetime)
 
 	snprintf(data, sizeof(data), "%s/extra", f->dir);
 	snprintf(port_file, sizeof(port_file), "%s/extra.port", f->dir);
-	f->extra_server = fork();
-	assert_true(f->extra_server >= 0);
-	if (f->extra_server == 0) {
+	extra_server = fork();
+	assert_true(extra_server >= 0);
+	if (extra_server == 0) {
 		cairn_test_child_init();
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(127);
@@ -297,12 +268,12 @@ static void test_cli_login__serve_options(void **state)
 
 	/* bad values are usage errors */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "serve", "--session-lifetime", "soon", NULL);
-	expect_status(&r, 2);
+	cairn_cli_expect_status(&r, 2);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "serve", "--data", f->dir, "--listen",
 		"127.0.0.1:0", "--api-keys-file", "/nonexistent/keys", NULL);
-	expect_status(&r, 1);
-	expect_contains(r.err, "/nonexistent/keys");
+	cairn_cli_expect_status(&r, 1);
+	cairn_cli_expect_contains(r.err, "/nonexistent/keys");
 	cairn_cli_result_free(&r);
 
 	snprintf(keys, sizeof(keys), "%s/keys.txt", f->dir);
@@ -358,11 +329,10 @@ static void test_cli_login__serve_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_login__password_from_stdin_never_shown,
-			setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_login__usage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_login__logout_offline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_login__serve_options, setup, teardown),
+		LOGIN_TEST(test_cli_login__password_from_stdin_never_shown),
+		LOGIN_TEST(test_cli_login__usage),
+		LOGIN_TEST(test_cli_login__logout_offline),
+		LOGIN_TEST(test_cli_login__serve_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,53 +9,13 @@
 
 #include <cmocka.h>
 
-#include "support/cli_run.h"
+#include "support/cli_fixture.h"
 
 #define PROJECT "clitest"
 #define API_KEY "cli-test-key-rest-5e1f0a7c93d2"
 #define DATABASE "shop"
 
-typedef struct {
-	char dir[PATH_MAX];
-	char store_a[PATH_MAX + 16];
-	char store_b[PATH_MAX + 16];
-	cairn_cli_server server; /* stopped by teardown if a test fails while it runs */
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-
-	memset(&f, 0, sizeof(f));
-	if (cairn_cli_tmpdir(f.dir) != 0)
-		return -1;
-	snprintf(f.store_a, sizeof(f.store_a), "%s/a.db", f.dir);
-	snprintf(f.store_b, sizeof(f.store_b), "%s/b.db", f.dir);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	cairn_cli_server_stop(&f->server);
-	cairn_cli_rmtree(f->dir);
-	return 0;
-}
-
-static void expect_status(const cairn_cli_result *r, int status)
-{
-	if (r->status != status)
-		fail_msg("exit %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-			r->err);
-}
-
-static void expect_contains(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("expected '%s' in:\n%s", part, text);
-}
+typedef cairn_cli_fixture fixture;
 
 /* Runs `cairn ARGS... --store STORE`, expects exit `status` and, unless `part` is NULL, finds
  * `part` in stdout (exit 0) or stderr (otherwise). */
@@ -75,9 +35,9 @@ static void run(const char *store, int status, const char *part, ...)
 	argv[count++] = store;
 	argv[count] = NULL;
 	cairn_cli_run(&r, NULL, NULL, NULL, argv);
-	expect_status(&r, status);
+	cairn_cli_expect_status(&r, status);
 	if (part)
-		expect_contains(status == 0 ? r.out : r.err, part);
+		cairn_cli_expect_contains(status == 0 ? r.out : r.err, part);
 	cairn_cli_result_free(&r);
 }
 
@@ -85,11 +45,41 @@ static void test_cli_rest_mode__bad_mode_is_a_usage_error(void **state)
 {
 	fixture *f = *state;
 
-	run(f->store_a, 2, "--mode must be sync or rest", "remote", "--server",
+	run(f->store, 2, "--mode must be sync or rest", "remote", "--server",
 		"http://127.0.0.1:9/v1", "--project", PROJECT, "--database", DATABASE, "--mode",
 		"soap", NULL);
-	run(f->store_a, 2, "--server", "remote", "--mode", "rest", NULL);
-	run(f->store_a, 0, "no remote", "remote", NULL);
+	run(f->store, 2, "--server", "remote", "--mode", "rest", NULL);
+	run(f->store, 0, "no remote", "remote", NULL);
+}
+
+/* `cairn remote` without --mode keeps the store's mode; only --mode changes it. */
+static void test_cli_rest_mode__remote_without_mode_keeps_rest(void **state)
+{
+	fixture *f = *state;
+	const char *argv[] = { "remote", "--store", f->store, NULL };
+	cairn_cli_result r;
+
+	run(f->store, 0, "mode:     rest", "remote", "--server", "http://127.0.0.1:9/v1",
+		"--project", PROJECT, "--database", DATABASE, "--mode", "rest", NULL);
+	run(f->store, 0, "mode:     rest", "remote", "--server", "http://127.0.0.1:10/v1",
+		"--project", PROJECT, "--database", DATABASE, NULL);
+	run(f->store, 0, "mode:     rest", "remote", NULL);
+	run(f->store, 0, "127.0.0.1:10", "remote", NULL);
+	run(f->store, 0, NULL, "remote", "--server", "http://127.0.0.1:10/v1", "--project",
+		PROJECT, "--database", DATABASE, "--mode", "sync", NULL);
+	cairn_cli_run(&r, NULL, NULL, NULL, argv);
+	cairn_cli_expect_status(&r, 0);
+	if (strstr(r.out, "rest"))
+		fail_msg("--mode sync did not switch the store back:\n%s", r.out);
+	cairn_cli_result_free(&r);
+	/* And a sync-mode store stays in sync mode when set again without --mode. */
+	cairn_cli_run(&r, NULL, NULL, NULL, (const char *[]){ "remote", "--server",
+		"http://127.0.0.1:11/v1", "--project", PROJECT, "--database", DATABASE, "--store",
+		f->store, NULL });
+	cairn_cli_expect_status(&r, 0);
+	if (strstr(r.out, "rest"))
+		fail_msg("a sync-mode store turned into REST mode:\n%s", r.out);
+	cairn_cli_result_free(&r);
 }
 
 static void test_cli_rest_mode__sync_through_rest_routes(void **state)
@@ -98,18 +88,25 @@ static void test_cli_rest_mode__sync_through_rest_routes(void **state)
 
 	assert_int_equal(cairn_cli_server_start(&f->server, f->dir, PROJECT, API_KEY), 0);
 	/* Store a (sync mode) creates the database and collection, which REST mode needs. */
-	run(f->store_a, 0, NULL, "remote", "--server", f->server.url, "--project", PROJECT,
+	run(f->store, 0, NULL, "remote", "--server", f->server.url, "--project", PROJECT,
 		"--api-key", API_KEY, "--database", DATABASE, NULL);
-	run(f->store_a, 0, NULL, "put", "items", "from-a", "{\"n\":1}", NULL);
-	run(f->store_a, 0, NULL, "sync", NULL);
+	run(f->store, 0, NULL, "put", "items", "from-a", "{\"n\":1}", NULL);
+	run(f->store, 0, NULL, "sync", NULL);
 
 	run(f->store_b, 0, "mode:     rest", "remote", "--server", f->server.url, "--project",
 		PROJECT, "--api-key", API_KEY, "--database", DATABASE, "--mode", "rest", NULL);
 	run(f->store_b, 0, NULL, "put", "items", "from-b", "{\"n\":2}", NULL);
 	run(f->store_b, 0, NULL, "sync", NULL);
 	run(f->store_b, 0, "\"n\":1", "get", "items", "from-a", NULL);
-	run(f->store_a, 0, NULL, "sync", NULL);
-	run(f->store_a, 0, "\"n\":2", "get", "items", "from-b", NULL);
+	run(f->store, 0, NULL, "sync", NULL);
+	run(f->store, 0, "\"n\":2", "get", "items", "from-b", NULL);
+	/* Setting the remote again without --mode keeps REST mode and the server copies. */
+	run(f->store_b, 0, "mode:     rest", "remote", "--server", f->server.url, "--project",
+		PROJECT, "--api-key", API_KEY, "--database", DATABASE, NULL);
+	run(f->store_b, 0, NULL, "put", "items", "from-b2", "{\"n\":3}", NULL);
+	run(f->store_b, 0, NULL, "sync", NULL);
+	run(f->store, 0, NULL, "sync", NULL);
+	run(f->store, 0, "\"n\":3", "get", "items", "from-b2", NULL);
 
 	assert_int_equal(cairn_cli_server_stop(&f->server), 0);
 }
@@ -117,10 +114,9 @@ static void test_cli_rest_mode__sync_through_rest_routes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_rest_mode__bad_mode_is_a_usage_error, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_cli_rest_mode__sync_through_rest_routes, setup,
-			teardown),
+		CAIRN_CLI_TEST(test_cli_rest_mode__bad_mode_is_a_usage_error),
+		CAIRN_CLI_TEST(test_cli_rest_mode__remote_without_mode_keeps_rest),
+		CAIRN_CLI_TEST(test_cli_rest_mode__sync_through_rest_routes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

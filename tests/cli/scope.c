@@ -10,46 +10,14 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "support/cli_run.h"
+#include "support/cli_fixture.h"
 
 #define PROJECT "clitest"
 #define API_KEY "cli-test-key-5c1f0a9e22d7b364"
 #define DATABASE "shop"
 #define EQ42 "{\"method\":\"equal\",\"attribute\":\"storeId\",\"values\":[42]}"
 
-typedef struct {
-	char dir[PATH_MAX];
-	char store[PATH_MAX + 16];
-	cairn_cli_server server;
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-
-	memset(&f, 0, sizeof(f));
-	if (cairn_cli_tmpdir(f.dir) != 0)
-		return -1;
-	snprintf(f.store, sizeof(f.store), "%s/till.db", f.dir);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	cairn_cli_server_stop(&f->server);
-	cairn_cli_rmtree(f->dir);
-	return 0;
-}
-
-static void expect_status(const cairn_cli_result *r, int status)
-{
-	if (r->status != status)
-		fail_msg("exit %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-			r->err);
-}
+typedef cairn_cli_fixture fixture;
 
 /* The printed scope, parsed (caller frees). */
 static json_object *printed(const cairn_cli_result *r)
@@ -68,17 +36,17 @@ static void test_cli_scope__show_set_reset(void **state)
 	json_object *scope;
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	scope = printed(&r);
 	assert_int_equal(json_object_array_length(scope), 0);
 	json_object_put(scope);
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", EQ42, "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	scope = printed(&r);
 	assert_int_equal(json_object_array_length(scope), 1);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(scope, 0)), EQ42);
@@ -88,18 +56,18 @@ static void test_cli_scope__show_set_reset(void **state)
 	/* Refusals leave the scope as it was. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "{\"method\":\"limit\","
 		"\"values\":[5]}", "--store", f->store, NULL);
-	expect_status(&r, 1);
+	cairn_cli_expect_status(&r, 1);
 	assert_non_null(strstr(r.err, "not a filter"));
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "{oops", "--store", f->store, NULL);
-	expect_status(&r, 1);
+	cairn_cli_expect_status(&r, 1);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", EQ42, "--all", "--store", f->store,
 		NULL);
-	expect_status(&r, 2);
+	cairn_cli_expect_status(&r, 2);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "--store", f->store, NULL);
-	expect_status(&r, 2);
+	cairn_cli_expect_status(&r, 2);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "--store", f->store, NULL);
 	scope = printed(&r);
@@ -108,7 +76,7 @@ static void test_cli_scope__show_set_reset(void **state)
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "--all", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	scope = printed(&r);
 	assert_int_equal(json_object_array_length(scope), 0);
 	json_object_put(scope);
@@ -139,16 +107,16 @@ static void test_cli_scope__scoped_sync(void **state)
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "remote", "--server", f->server.url, "--project",
 		PROJECT, "--api-key", API_KEY, "--database", DATABASE, "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", EQ42, "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "sync", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "query", "orders", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	list = json_tokener_parse(r.out);
 	assert_non_null(list);
 	assert_int_equal(json_object_array_length(list), 1);
@@ -157,13 +125,13 @@ static void test_cli_scope__scoped_sync(void **state)
 
 	/* Everything readable again: o2 arrives at the next sync. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, "scope", "orders", "--all", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "sync", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	cairn_cli_runl(&r, NULL, NULL, NULL, "get", "orders", "o2", "--store", f->store, NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	cairn_cli_result_free(&r);
 	assert_int_equal(cairn_cli_server_stop(&f->server), 0);
 }
@@ -171,8 +139,8 @@ static void test_cli_scope__scoped_sync(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_scope__show_set_reset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_scope__scoped_sync, setup, teardown),
+		CAIRN_CLI_TEST(test_cli_scope__show_set_reset),
+		CAIRN_CLI_TEST(test_cli_scope__scoped_sync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,48 +10,13 @@
 #include <cmocka.h>
 
 #include "cairn.h"
-#include "support/cli_run.h"
+#include "support/cli_fixture.h"
 
 static const char *const command_names[] = { "serve", "remote", "put", "patch", "get", "rm",
 	"query", "sync", "status", "conflicts", "help" };
 #define COMMAND_COUNT (sizeof(command_names) / sizeof(command_names[0]))
 
-typedef struct {
-	char dir[PATH_MAX];
-	char store[PATH_MAX + 16];
-} fixture;
-
-static int setup(void **state)
-{
-	static fixture f;
-
-	if (cairn_cli_tmpdir(f.dir) != 0)
-		return -1;
-	snprintf(f.store, sizeof(f.store), "%s/a.db", f.dir);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	cairn_cli_rmtree(f->dir);
-	return 0;
-}
-
-static void expect_status(const cairn_cli_result *r, int status)
-{
-	if (r->status != status)
-		fail_msg("exit %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-			r->err);
-}
-
-static void expect_contains(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("expected '%s' in:\n%s", part, text);
-}
+typedef cairn_cli_fixture fixture;
 
 static void test_cli_usage__help_on_every_command(void **state)
 {
@@ -65,16 +30,16 @@ static void test_cli_usage__help_on_every_command(void **state)
 
 			/* Run where a store would be created, to see that help never opens one. */
 			cairn_cli_runl(&r, f->dir, NULL, NULL, command_names[i], spellings[s], NULL);
-			expect_status(&r, 0);
+			cairn_cli_expect_status(&r, 0);
 			snprintf(usage, sizeof(usage), "usage: cairn %s", command_names[i]);
-			expect_contains(r.out, usage);
+			cairn_cli_expect_contains(r.out, usage);
 			assert_string_equal(r.err, "");
 			cairn_cli_result_free(&r);
 
 			/* Help wins over missing arguments, wherever it is. */
 			cairn_cli_runl(&r, f->dir, NULL, NULL, spellings[s], command_names[i], NULL);
-			expect_status(&r, 0);
-			expect_contains(r.out, usage);
+			cairn_cli_expect_status(&r, 0);
+			cairn_cli_expect_contains(r.out, usage);
 			cairn_cli_result_free(&r);
 		}
 	}
@@ -92,25 +57,25 @@ static void test_cli_usage__top_level_help_and_version(void **state)
 	(void)state;
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "--help", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	for (size_t i = 0; i < COMMAND_COUNT; i++)
-		expect_contains(r.out, command_names[i]);
+		cairn_cli_expect_contains(r.out, command_names[i]);
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "help", "sync", NULL);
-	expect_status(&r, 0);
-	expect_contains(r.out, "usage: cairn sync");
+	cairn_cli_expect_status(&r, 0);
+	cairn_cli_expect_contains(r.out, "usage: cairn sync");
 	cairn_cli_result_free(&r);
 
 	cairn_cli_runl(&r, NULL, NULL, NULL, "--version", NULL);
-	expect_status(&r, 0);
+	cairn_cli_expect_status(&r, 0);
 	assert_string_equal(r.out, "cairn " CAIRN_VERSION "\n");
 	cairn_cli_result_free(&r);
 
 	/* No command at all: the overview, on stderr, as a usage error. */
 	cairn_cli_runl(&r, NULL, NULL, NULL, NULL);
-	expect_status(&r, 2);
-	expect_contains(r.err, "usage: cairn");
+	cairn_cli_expect_status(&r, 2);
+	cairn_cli_expect_contains(r.err, "usage: cairn");
 	assert_string_equal(r.out, "");
 	cairn_cli_result_free(&r);
 }
@@ -121,10 +86,10 @@ static void expect_usage_error(const fixture *f, const char *const *argv, const 
 	cairn_cli_result r;
 
 	cairn_cli_run(&r, f->dir, NULL, NULL, argv);
-	expect_status(&r, 2);
+	cairn_cli_expect_status(&r, 2);
 	assert_string_equal(r.out, "");
-	expect_contains(r.err, "cairn: ");
-	expect_contains(r.err, part);
+	cairn_cli_expect_contains(r.err, "cairn: ");
+	cairn_cli_expect_contains(r.err, part);
 	cairn_cli_result_free(&r);
 }
 
@@ -171,10 +136,9 @@ static void test_cli_usage__errors_exit_2(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_usage__help_on_every_command, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_usage__top_level_help_and_version, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_cli_usage__errors_exit_2, setup, teardown),
+		CAIRN_CLI_TEST(test_cli_usage__help_on_every_command),
+		CAIRN_CLI_TEST(test_cli_usage__top_level_help_and_version),
+		CAIRN_CLI_TEST(test_cli_usage__errors_exit_2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,4 +145,25 @@ static inline void client_sql_exec(const char *path, const char *sql)
 	sqlite3_close(db);
 }
 
+/* What a change listener saw: how many calls, and the last change's fields. */
+typedef struct {
+	int calls;
+	char last_collection[40];
+	char last_id[40];
+	int last_deleted;
+	cairn_change_source last_source;
+} client_recorder;
+
+/* A cairn_store_listen callback filling the client_recorder in `payload`. */
+static inline void client_record(const cairn_change *change, void *payload)
+{
+	client_recorder *r = payload;
+
+	r->calls++;
+	snprintf(r->last_collection, sizeof(r->last_collection), "%s", change->collection);
+	snprintf(r->last_id, sizeof(r->last_id), "%s", change->id);
+	r->last_deleted = change->deleted;
+	r->last_source = change->source;
+}
+
 #endif

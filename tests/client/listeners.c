@@ -3,25 +3,6 @@
 #include "client/client_test.h"
 #include "client/store_int.h"
 
-typedef struct {
-	int calls;
-	char last_collection[40];
-	char last_id[40];
-	int last_deleted;
-	cairn_change_source last_source;
-} recorder;
-
-static void record(const cairn_change *change, void *payload)
-{
-	recorder *r = payload;
-
-	r->calls++;
-	snprintf(r->last_collection, sizeof(r->last_collection), "%s", change->collection);
-	snprintf(r->last_id, sizeof(r->last_id), "%s", change->id);
-	r->last_deleted = change->deleted;
-	r->last_source = change->source;
-}
-
 static void put(cairn_store *store, const char *collection, const char *id, const char *json)
 {
 	if (cairn_doc_put(store, collection, id, json) != 0)
@@ -31,14 +12,15 @@ static void put(cairn_store *store, const char *collection, const char *id, cons
 static void test_client_listeners__local_writes(void **state)
 {
 	client_env env;
-	recorder all = { 0 }, items = { 0 }, one = { 0 };
+	client_recorder all = { 0 }, items = { 0 }, one = { 0 };
 	uint64_t t_all, t_items, t_one;
 
 	(void)state;
 	client_env_init(&env);
-	assert_int_equal(cairn_store_listen(&t_all, env.store, NULL, NULL, record, &all), 0);
-	assert_int_equal(cairn_store_listen(&t_items, env.store, "items", NULL, record, &items), 0);
-	assert_int_equal(cairn_store_listen(&t_one, env.store, "items", "a", record, &one), 0);
+	assert_int_equal(cairn_store_listen(&t_all, env.store, NULL, NULL, client_record, &all), 0);
+	assert_int_equal(cairn_store_listen(&t_items, env.store, "items", NULL, client_record,
+		&items), 0);
+	assert_int_equal(cairn_store_listen(&t_one, env.store, "items", "a", client_record, &one), 0);
 
 	put(env.store, "items", "a", "{\"x\":1}");
 	assert_int_equal(all.calls, 1);
@@ -78,7 +60,7 @@ static void test_client_listeners__other_handle_and_pulls(void **state)
 {
 	client_env env, other;
 	cairn_store *second = NULL;
-	recorder r = { 0 }, elsewhere = { 0 };
+	client_recorder r = { 0 }, elsewhere = { 0 };
 	uint64_t token, token_elsewhere;
 	json_object *page;
 	uint64_t applied = 0;
@@ -89,8 +71,8 @@ static void test_client_listeners__other_handle_and_pulls(void **state)
 	client_env_init(&env);
 	client_env_init(&other);
 	assert_int_equal(cairn_store_open(&second, env.path, NULL), 0);
-	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, record, &r), 0);
-	assert_int_equal(cairn_store_listen(&token_elsewhere, other.store, "items", NULL, record,
+	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, client_record, &r), 0);
+	assert_int_equal(cairn_store_listen(&token_elsewhere, other.store, "items", NULL, client_record,
 		&elsewhere), 0);
 
 	/* A write through another handle of the same file is heard; another file is not. */
@@ -151,7 +133,7 @@ static void push_reply(cairn_store *store, const char *format)
 static void test_client_listeners__push_outcomes(void **state)
 {
 	client_env env;
-	recorder r = { 0 };
+	client_recorder r = { 0 };
 	uint64_t token;
 	char *text = NULL;
 
@@ -159,7 +141,7 @@ static void test_client_listeners__push_outcomes(void **state)
 	client_env_init(&env);
 	put(env.store, "items", "a", "{\"title\":\"mine\"}");
 	put(env.store, "items", "b", "{\"title\":\"mine\"}");
-	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, record, &r), 0);
+	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, client_record, &r), 0);
 	/* a: the server's version is newer by clock and wins; b: ours is newer and wins. */
 	push_reply(env.store, "{\"results\":["
 		"{\"mutationId\":\"%s\",\"status\":\"conflict\",\"current\":{\"version\":4,"
@@ -182,7 +164,7 @@ static void test_client_listeners__push_outcomes(void **state)
 	client_env_init(&env);
 	memset(&r, 0, sizeof(r));
 	put(env.store, "items", "c", "{\"title\":\"mine\"}");
-	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, record, &r), 0);
+	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, client_record, &r), 0);
 	push_reply(env.store, "{\"results\":[{\"mutationId\":\"%s\",\"status\":\"rejected\","
 		"\"error\":{\"message\":\"no\",\"type\":\"document_invalid_structure\"}}]}");
 	assert_int_equal(r.calls, 1);

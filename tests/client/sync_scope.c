@@ -7,31 +7,24 @@
 
 #define EQ42 "{\"method\":\"equal\",\"attribute\":\"storeId\",\"values\":[42]}"
 
-typedef struct {
-	int calls;
-	char last_id[40];
-	int last_deleted;
-	cairn_change_source last_source;
-} recorder;
-
-static void record(const cairn_change *change, void *payload)
+/* Applies one pull page given as JSON text; returns how many changes were applied. */
+static uint64_t apply_page(cairn_store *store, const char *text)
 {
-	recorder *r = payload;
+	json_object *page = json_tokener_parse(text);
+	uint64_t applied = 0;
+	int64_t checkpoint = 0;
+	int more = 0;
 
-	r->calls++;
-	snprintf(r->last_id, sizeof(r->last_id), "%s", change->id);
-	r->last_deleted = change->deleted;
-	r->last_source = change->source;
+	assert_non_null(page);
+	assert_int_equal(cairn__pull_apply(&applied, &more, &checkpoint, store, page), 0);
+	json_object_put(page);
+	return applied;
 }
 
 /* A page with one live document `id` at `version` (storeId 42). */
 static void apply_doc(cairn_store *store, const char *id, int64_t version)
 {
 	char text[1024];
-	json_object *page;
-	uint64_t applied = 0;
-	int64_t checkpoint = 0;
-	int more = 0;
 
 	snprintf(text, sizeof(text), "{\"changes\":[{\"collection\":\"items\",\"id\":\"%s\","
 		"\"version\":%lld,\"deleted\":false,\"hlc\":1,\"author\":\"c-x\",\"document\":{"
@@ -40,29 +33,18 @@ static void apply_doc(cairn_store *store, const char *id, int64_t version)
 		"\"$updatedAt\":\"2020-01-01T00:00:00.000+00:00\",\"$permissions\":[],"
 		"\"$version\":%lld,\"$sequence\":\"1\",\"storeId\":42}}],\"checkpoint\":%lld,"
 		"\"more\":false}", id, (long long)version, id, (long long)version, (long long)version);
-	page = json_tokener_parse(text);
-	assert_non_null(page);
-	assert_int_equal(cairn__pull_apply(&applied, &more, &checkpoint, store, page), 0);
-	json_object_put(page);
+	apply_page(store, text);
 }
 
 /* A page holding a purge marker for `id` at `version`; returns how many were applied. */
 static uint64_t apply_purge(cairn_store *store, const char *id, int64_t version)
 {
 	char text[512];
-	json_object *page;
-	uint64_t applied = 0;
-	int64_t checkpoint = 0;
-	int more = 0;
 
 	snprintf(text, sizeof(text), "{\"changes\":[{\"collection\":\"items\",\"id\":\"%s\","
 		"\"version\":%lld,\"deleted\":false,\"purge\":true,\"document\":null}],"
 		"\"checkpoint\":%lld,\"more\":false}", id, (long long)version, (long long)version);
-	page = json_tokener_parse(text);
-	assert_non_null(page);
-	assert_int_equal(cairn__pull_apply(&applied, &more, &checkpoint, store, page), 0);
-	json_object_put(page);
-	return applied;
+	return apply_page(store, text);
 }
 
 static int exists(cairn_store *store, const char *id)
@@ -200,7 +182,7 @@ static void test_client_sync_scope__pull_body(void **state)
 static void test_client_sync_scope__purge_marker(void **state)
 {
 	client_env env;
-	recorder r = { 0 };
+	client_recorder r = { 0 };
 	uint64_t token;
 	cairn_store_status status;
 
@@ -209,7 +191,7 @@ static void test_client_sync_scope__purge_marker(void **state)
 	apply_doc(env.store, "a", 5);
 	apply_doc(env.store, "b", 6);
 	assert_true(exists(env.store, "a"));
-	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, record, &r), 0);
+	assert_int_equal(cairn_store_listen(&token, env.store, "items", NULL, client_record, &r), 0);
 	assert_int_equal(apply_purge(env.store, "a", 7), 1);
 	/* Gone locally, view and server copy, with no outbox entry (not a delete). */
 	assert_false(exists(env.store, "a"));

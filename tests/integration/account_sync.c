@@ -11,11 +11,10 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include <poll.h>
-
 #include "cairn.h"
 #include "net/websocket.h"
 #include "support/integration.h"
+#include "support/realtime_ws.h"
 #include "util/json.h"
 
 #define DATABASE "notes"
@@ -235,30 +234,13 @@ static char *realtime_user(const cairn_it_env *env, const char *token)
 {
 	cairn__ws *ws = NULL;
 	json_object *message = NULL, *data = NULL, *user = NULL;
-	const char *type = NULL, *id = NULL;
+	const char *id = NULL;
 	char *out = NULL;
 
 	if (cairn__ws_connect_session(&ws, env->url, CAIRN_IT_PROJECT, NULL, token, 10000) != 0)
 		fail_msg("realtime connect: %s", cairn_error_last());
-	for (int waited = 0; waited < 100 && !message; waited++) {
-		char *text = NULL;
-		size_t length = 0;
-		int rc = cairn__ws_read(&text, &length, ws);
-		struct pollfd p = { cairn__ws_fd(ws), POLLIN, 0 };
-
-		if (rc == 1) {
-			message = cairn_it_parse(text);
-			free(text);
-		} else if (rc < 0) {
-			fail_msg("the realtime connection closed: %s", cairn_error_last());
-		} else {
-			poll(&p, 1, 100);
-		}
-	}
-	assert_non_null(message);
-	assert_true(cairn__json_get_string(message, "type", &type));
-	assert_string_equal(type, "connected");
-	assert_true(json_object_object_get_ex(message, "data", &data));
+	data = cairn_it_ws_expect_type(&message, ws, "connected");
+	assert_non_null(data);
 	if (json_object_object_get_ex(data, "user", &user) && user &&
 		cairn__json_get_string(user, "$id", &id))
 		out = strdup(id);

@@ -19,22 +19,10 @@
 
 /* ---- helpers ---- */
 
-static void rest_expect(const cairn_it_env *env, const char *method, const char *path,
-	const char *body, long expected)
-{
-	char *reply = NULL;
-	long status = cairn_it_rest(&reply, env, method, path, body);
-
-	if (status != expected)
-		fail_msg("%s %s: expected %ld, got %ld %s", method, path, expected, status,
-			reply ? reply : "");
-	free(reply);
-}
-
 static void make_database(const cairn_it_env *env)
 {
-	rest_expect(env, "POST", "/databases", "{\"databaseId\":\"" DATABASE "\",\"name\":\"shop\"}",
-		201);
+	cairn_it_rest_expect(env, "POST", "/databases",
+		"{\"databaseId\":\"" DATABASE "\",\"name\":\"shop\"}", 201);
 }
 
 /* `permissions` is a JSON array text. */
@@ -45,7 +33,7 @@ static void make_collection(const cairn_it_env *env, const char *id, const char 
 
 	snprintf(body, sizeof(body), "{\"collectionId\":\"%s\",\"name\":\"%s\",\"permissions\":%s,"
 		"\"documentSecurity\":%s}", id, id, permissions, document_security ? "true" : "false");
-	rest_expect(env, "POST", "/databases/" DATABASE "/collections", body, 201);
+	cairn_it_rest_expect(env, "POST", "/databases/" DATABASE "/collections", body, 201);
 }
 
 static void make_doc(const cairn_it_env *env, const char *collection, const char *id,
@@ -57,7 +45,7 @@ static void make_doc(const cairn_it_env *env, const char *collection, const char
 	snprintf(path, sizeof(path), "/databases/" DATABASE "/collections/%s/documents", collection);
 	snprintf(body, sizeof(body), "{\"documentId\":\"%s\",\"data\":%s%s%s}", id, data,
 		permissions ? ",\"permissions\":" : "", permissions ? permissions : "");
-	rest_expect(env, "POST", path, body, 201);
+	cairn_it_rest_expect(env, "POST", path, body, 201);
 }
 
 static void patch_doc(const cairn_it_env *env, const char *collection, const char *id,
@@ -67,7 +55,7 @@ static void patch_doc(const cairn_it_env *env, const char *collection, const cha
 
 	snprintf(path, sizeof(path), "/databases/" DATABASE "/collections/%s/documents/%s",
 		collection, id);
-	rest_expect(env, "PATCH", path, body, 200);
+	cairn_it_rest_expect(env, "PATCH", path, body, 200);
 }
 
 /* The server's document (GET with the key), or NULL when it does not exist. */
@@ -350,8 +338,8 @@ static void test_integration_partial_sync__no_change_skipped(void **state)
 	}
 	make_doc(env, "orders", "new42", "{\"storeId\":42}", NULL);
 	make_doc(env, "orders", "new7", "{\"storeId\":7}", NULL);
-	rest_expect(env, "DELETE", "/databases/" DATABASE "/collections/orders/documents/o39", NULL,
-		204);
+	cairn_it_rest_expect(env, "DELETE",
+		"/databases/" DATABASE "/collections/orders/documents/o39", NULL, 204);
 	options.pull_limit = 2;
 	cairn_it_sync(NULL, store, &options);
 	cairn_it_sync(NULL, all, &options);
@@ -571,7 +559,7 @@ static void test_integration_partial_sync__collection_permission_revoked(void **
 	assert_int_equal(local_count(alice, "shared"), 2);
 
 	/* No document changes: only the collection's read permission goes. */
-	rest_expect(env, "PUT", "/databases/" DATABASE "/collections/shared",
+	cairn_it_rest_expect(env, "PUT", "/databases/" DATABASE "/collections/shared",
 		"{\"name\":\"shared\",\"permissions\":[]}", 200);
 	cairn_it_sync(NULL, alice, NULL);
 	assert_int_equal(local_count(alice, "shared"), 0);
@@ -582,7 +570,7 @@ static void test_integration_partial_sync__collection_permission_revoked(void **
 	json_object_put(server);
 
 	/* And given back: they return. */
-	rest_expect(env, "PUT", "/databases/" DATABASE "/collections/shared",
+	cairn_it_rest_expect(env, "PUT", "/databases/" DATABASE "/collections/shared",
 		"{\"name\":\"shared\",\"permissions\":[\"read(\\\"users\\\")\"]}", 200);
 	cairn_it_sync(NULL, alice, NULL);
 	assert_int_equal(local_count(alice, "shared"), 2);

@@ -1,7 +1,6 @@
 /* permission_matrix.c: permissions end to end on the real server: owner, another user, a
  * guest and the API key against get, list, create, update, upsert, delete, pull, push and
  * realtime, every cell of a table of expected outcomes checked; plus the role rule. */
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +12,7 @@
 
 #include "net/websocket.h"
 #include "support/integration.h"
+#include "support/realtime_ws.h"
 #include "util/json.h"
 
 #define DOCS "/databases/main/collections/notes/documents"
@@ -497,45 +497,6 @@ static void test_integration_permission_matrix__client_parks_refusals(void **sta
 
 /* ---- realtime ---- */
 
-static json_object *next_message(cairn__ws *ws)
-{
-	for (int waited = 0; waited < 100; waited++) {
-		char *text = NULL;
-		size_t length = 0;
-		int rc = cairn__ws_read(&text, &length, ws);
-		struct pollfd p = { cairn__ws_fd(ws), POLLIN, 0 };
-
-		if (rc == 1) {
-			json_object *message = cairn_it_parse(text);
-
-			free(text);
-			return message;
-		}
-		if (rc < 0)
-			fail_msg("the realtime connection closed: %s", cairn_error_last());
-		poll(&p, 1, 100);
-	}
-	fail_msg("no realtime message within 10 s");
-	return NULL;
-}
-
-/* The next message, which must have type `type`; returns its data (owned by *message). */
-static json_object *expect_type(json_object **message, cairn__ws *ws, const char *type)
-{
-	const char *got = NULL;
-
-	*message = next_message(ws);
-	assert_true(cairn__json_get_string(*message, "type", &got));
-	if (strcmp(got, type) != 0)
-		fail_msg("expected %s, got %s", type, json_object_to_json_string(*message));
-	return member(*message, "data");
-}
-
-static void send_text(cairn__ws *ws, const char *text)
-{
-	assert_int_equal(cairn__ws_send_text(ws, text, strlen(text)), 0);
-}
-
 /* Connects as `c`: the owner by its session header at the upgrade, the other user by the
  * `authentication` message, the key by cairn's key form of it, the guest as it is. */
 static cairn__ws *connect_as(world *w, who c)
@@ -547,7 +508,7 @@ static cairn__ws *connect_as(world *w, who c)
 	if (cairn__ws_connect_session(&ws, w->env->url, CAIRN_IT_PROJECT, NULL,
 		c == OWNER ? w->token[c] : NULL, 10000) != 0)
 		fail_msg("realtime connect: %s", cairn_error_last());
-	data = expect_type(&message, ws, "connected");
+	data = cairn_it_ws_expect_type(&message, ws, "connected");
 	user = member(data, "user");
 	if (c == OWNER)
 		assert_string_equal(json_object_get_string(member(user, "$id")), w->user_id[c]);
@@ -561,8 +522,8 @@ static cairn__ws *connect_as(world *w, who c)
 		else
 			snprintf(text, sizeof(text), "{\"type\":\"authentication\",\"data\":"
 				"{\"key\":\"%s\"}}", CAIRN_IT_KEY);
-		send_text(ws, text);
-		data = expect_type(&message, ws, "response");
+		cairn_it_ws_send(ws, text);
+		data = cairn_it_ws_expect_type(&message, ws, "response");
 		assert_string_equal(json_object_get_string(member(data, "to")), "authentication");
 		assert_true(json_object_get_boolean(member(data, "success")));
 		if (c == OTHER)
@@ -570,9 +531,9 @@ static cairn__ws *connect_as(world *w, who c)
 				w->user_id[c]);
 		json_object_put(message);
 	}
-	send_text(ws, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"all\","
+	cairn_it_ws_send(ws, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"all\","
 		"\"channels\":[\"documents\"]}]}");
-	json_object_put((expect_type(&message, ws, "response"), message));
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "response"), message));
 	return ws;
 }
 
@@ -603,7 +564,7 @@ static void test_integration_permission_matrix__realtime(void **state)
 
 		/* Until the last event of the phase: everything before it arrived first. */
 		for (;;) {
-			json_object *message, *data = expect_type(&message, ws[c], "event");
+			json_object *message, *data = cairn_it_ws_expect_type(&message, ws[c], "event");
 			json_object *events = member(data, "events");
 			const char *first = json_object_get_string(json_object_array_get_idx(events, 0));
 			const char *id = json_object_get_string(member(member(data, "payload"), "$id"));
@@ -624,19 +585,19 @@ static void test_integration_permission_matrix__realtime(void **state)
 	{
 		json_object *message, *data;
 
-		send_text(ws[GUEST], "{\"type\":\"authentication\",\"data\":{\"session\":\"bm9wZQ==\"}}");
-		data = expect_type(&message, ws[GUEST], "error");
+		cairn_it_ws_send(ws[GUEST], "{\"type\":\"authentication\",\"data\":{\"session\":\"bm9wZQ==\"}}");
+		data = cairn_it_ws_expect_type(&message, ws[GUEST], "error");
 		assert_int_equal(json_object_get_int(member(data, "code")), 1003);
 		json_object_put(message);
-		send_text(ws[GUEST], "{\"type\":\"authentication\",\"data\":{\"key\":\"wrong\"}}");
-		data = expect_type(&message, ws[GUEST], "error");
+		cairn_it_ws_send(ws[GUEST], "{\"type\":\"authentication\",\"data\":{\"key\":\"wrong\"}}");
+		data = cairn_it_ws_expect_type(&message, ws[GUEST], "error");
 		assert_int_equal(json_object_get_int(member(data, "code")), 1003);
 		json_object_put(message);
 		call_expect(w, KEY, "PATCH", DOCS "/owned", "{\"data\":{\"phase\":\"after\"}}", 200,
 			NULL, NULL);
 		call_expect(w, KEY, "PATCH", DOCS "/public", "{\"data\":{\"phase\":\"after\"}}", 200,
 			NULL, NULL);
-		data = expect_type(&message, ws[GUEST], "event");
+		data = cairn_it_ws_expect_type(&message, ws[GUEST], "event");
 		assert_string_equal(json_object_get_string(member(member(data, "payload"), "$id")),
 			"public");
 		json_object_put(message);

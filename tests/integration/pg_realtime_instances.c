@@ -2,7 +2,6 @@
  * are one realtime server: a write through either instance reaches the realtime clients of
  * both, once, with an unbroken change-sequence chain, also after the LISTEN connection is
  * lost; a replicator on instance B follows writes made through instance A live. */
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,8 @@
 
 #include "net/websocket.h"
 #include "support/integration.h"
+#include "support/realtime_ws.h"
+#include "support/pg_pair.h"
 #include "support/postgres.h"
 #include "util/json.h"
 #include "util/time.h"
@@ -28,37 +29,16 @@
 	"AND application_name = 'cairn-listen'"
 
 static cairn_test_pg *pg; /* one PostgreSQL for the program */
-static int database_counter;
 
 /* Two servers on one fresh PostgreSQL database; env[i].url is server i's URL. */
-typedef struct {
-	char database[48];
-	char conninfo[256];
-	cairn_it_env env[2];
-	pid_t pid[2];
-} world;
+typedef cairn_it_pg_pair world;
 
 static int world_setup(void **state)
 {
 	world *w = calloc(1, sizeof(*w));
 
 	assert_non_null(w);
-	snprintf(w->database, sizeof(w->database), "rt_%d_%d", (int)getpid(), ++database_counter);
-	assert_int_equal(cairn_test_pg_create_database(pg, w->database, w->conninfo,
-		sizeof(w->conninfo)), 0);
-	for (int i = 0; i < 2; i++) {
-		cairn_it_env *env = &w->env[i];
-		char root[sizeof(env->root)];
-		int port;
-
-		snprintf(env->root, sizeof(env->root), "/tmp/cairn-it-pgrt-XXXXXX");
-		assert_non_null(mkdtemp(env->root));
-		memcpy(root, env->root, sizeof(root)); /* -Wrestrict cannot tell the fields apart */
-		snprintf(env->data_dir, sizeof(env->data_dir), "%s/server", root);
-		assert_int_equal(cairn_test_pg_serve(&w->pid[i], &port, w->conninfo, env->data_dir,
-			CAIRN_IT_PROJECT, CAIRN_IT_KEY), 0);
-		snprintf(env->url, sizeof(env->url), "http://127.0.0.1:%d/v1", port);
-	}
+	cairn_it_pg_pair_start(w, pg, "rt");
 	assert_int_equal(cairn_it_rest(NULL, &w->env[0], "POST", "/databases",
 		"{\"databaseId\":\"" DATABASE "\",\"name\":\"Shop\"}"), 201);
 	assert_int_equal(cairn_it_rest(NULL, &w->env[1], "POST", "/databases/" DATABASE
@@ -71,19 +51,8 @@ static int world_setup(void **state)
 static int world_teardown(void **state)
 {
 	world *w = *state;
-	char command[400];
-	int rc = 0;
+	int rc = cairn_it_pg_pair_stop(w);
 
-	for (int i = 0; i < 2; i++) {
-		/* A clean exit on SIGTERM: the watcher thread stops and nothing leaks (ASan). */
-		if (w->pid[i] > 0 && cairn_test_pg_serve_stop(w->pid[i], 0) != 0) {
-			fprintf(stderr, "instance %d did not exit cleanly\n", i);
-			rc = -1;
-		}
-		snprintf(command, sizeof(command), "rm -rf '%s'", w->env[i].root);
-		if (system(command) != 0)
-			fprintf(stderr, "could not remove %s\n", w->env[i].root);
-	}
 	free(w);
 	return rc;
 }
@@ -98,59 +67,11 @@ static long long query(const world *w, const char *sql)
 
 /* ---- a realtime client ---- */
 
-/* Waits up to WAIT_MS for the next message; asserts one came. Caller owns the result. */
-static json_object *next_message(cairn__ws *ws)
-{
-	int64_t until = cairn__time_monotonic_ms() + WAIT_MS;
-
-	while (cairn__time_monotonic_ms() < until) {
-		char *text = NULL;
-		size_t length = 0;
-		int rc = cairn__ws_read(&text, &length, ws);
-		struct pollfd p = { cairn__ws_fd(ws), POLLIN, 0 };
-
-		if (rc == 1) {
-			json_object *message = cairn_it_parse(text);
-
-			free(text);
-			return message;
-		}
-		if (rc < 0)
-			fail_msg("the realtime connection closed: %s", cairn_error_last());
-		poll(&p, 1, 100);
-	}
-	fail_msg("no realtime message within %d ms", WAIT_MS);
-	return NULL;
-}
-
-/* The next message, which must have type `type`; returns its data (owned by *message). */
-static json_object *expect_type(json_object **message, cairn__ws *ws, const char *type)
-{
-	json_object *data = NULL;
-	const char *got = NULL;
-
-	*message = next_message(ws);
-	assert_true(cairn__json_get_string(*message, "type", &got));
-	if (strcmp(got, type) != 0)
-		fail_msg("expected a %s message, got %s", type, json_object_to_json_string(*message));
-	json_object_object_get_ex(*message, "data", &data);
-	return data;
-}
-
 /* A realtime client of `env` subscribed to the collection's documents. */
 static cairn__ws *subscribe(const cairn_it_env *env)
 {
-	cairn__ws *ws = NULL;
-	json_object *message;
-	const char *text = "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"s\","
-		"\"channels\":[\"databases." DATABASE ".collections." COLLECTION ".documents\"]}]}";
-
-	if (cairn__ws_connect(&ws, env->url, CAIRN_IT_PROJECT, 10000) != 0)
-		fail_msg("realtime connect: %s", cairn_error_last());
-	json_object_put((expect_type(&message, ws, "connected"), message));
-	assert_int_equal(cairn__ws_send_text(ws, text, strlen(text)), 0);
-	json_object_put((expect_type(&message, ws, "response"), message));
-	return ws;
+	return cairn_it_ws_subscribe(env, "s",
+		"databases." DATABASE ".collections." COLLECTION ".documents");
 }
 
 /* Nothing else is queued before a pong: no duplicate or stray event. */
@@ -158,8 +79,8 @@ static void expect_quiet(cairn__ws *ws)
 {
 	json_object *message;
 
-	assert_int_equal(cairn__ws_send_text(ws, "{\"type\":\"ping\"}", 15), 0);
-	json_object_put((expect_type(&message, ws, "pong"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"ping\"}");
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "pong"), message));
 }
 
 /* The next event must be `action` of document `id` with $changeSequence `sequence` and
@@ -172,7 +93,7 @@ static void expect_event(cairn__ws *ws, const char *action, const char *id, int6
 	const char *got_id = NULL;
 	int64_t got_sequence = -1, got_previous = -1;
 
-	data = expect_type(&message, ws, "event");
+	data = cairn_it_ws_expect_type(&message, ws, "event");
 	snprintf(expected, sizeof(expected), "databases." DATABASE ".collections." COLLECTION
 		".documents.%s.%s", id, action);
 	assert_true(json_object_object_get_ex(data, "events", &events));
@@ -274,7 +195,7 @@ static void test_integration_pg_realtime_instances__listener_lost_and_back(void 
 		int64_t sequence = -1, previous = -1;
 		const char *id = NULL;
 
-		data = expect_type(&message, on_b, "event");
+		data = cairn_it_ws_expect_type(&message, on_b, "event");
 		assert_true(cairn__json_get_int64(data, "$changeSequence", &sequence));
 		assert_true(cairn__json_get_int64(data, "$previousChangeSequence", &previous));
 		assert_true(json_object_object_get_ex(data, "payload", &payload));
@@ -380,14 +301,6 @@ int main(void)
 			test_integration_pg_realtime_instances__replicator_follows_other_instance,
 			world_setup, world_teardown),
 	};
-	int rc = cairn_test_pg_start(&pg);
-	int failed;
 
-	if (rc == 1)
-		return 0; /* skipped: the message says why */
-	if (rc != 0)
-		return 1;
-	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	cairn_test_pg_stop(pg);
-	return failed;
+	return CAIRN_TEST_PG_RUN_GROUP(pg, tests);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "support/integration.h"
+#include "support/pg_pair.h"
 #include "support/postgres.h"
 
 #define DATABASE "shop"
@@ -24,15 +25,9 @@
 #define FAILOVER_DOCS 1200
 
 static cairn_test_pg *pg; /* one PostgreSQL for the program */
-static int database_counter;
 
 /* Two servers on one fresh PostgreSQL database; env[i].url is server i's URL. */
-typedef struct {
-	char database[48];
-	char conninfo[256];
-	cairn_it_env env[2];
-	pid_t pid[2];
-} world;
+typedef cairn_it_pg_pair world;
 
 static int world_setup(void **state)
 {
@@ -41,23 +36,7 @@ static int world_setup(void **state)
 	long status;
 
 	assert_non_null(w);
-	snprintf(w->database, sizeof(w->database), "it_%d_%d", (int)getpid(), ++database_counter);
-	assert_int_equal(cairn_test_pg_create_database(pg, w->database, w->conninfo,
-		sizeof(w->conninfo)), 0);
-	for (int i = 0; i < 2; i++) {
-		cairn_it_env *env = &w->env[i];
-		int port;
-
-		snprintf(env->root, sizeof(env->root), "/tmp/cairn-it-pg-XXXXXX");
-		assert_non_null(mkdtemp(env->root));
-		/* Through a copy: gcc's -Wrestrict cannot tell env->root from env->data_dir here. */
-		char root[sizeof(env->root)];
-		memcpy(root, env->root, sizeof(root));
-		snprintf(env->data_dir, sizeof(env->data_dir), "%s/server", root);
-		assert_int_equal(cairn_test_pg_serve(&w->pid[i], &port, w->conninfo, env->data_dir,
-			CAIRN_IT_PROJECT, CAIRN_IT_KEY), 0);
-		snprintf(env->url, sizeof(env->url), "http://127.0.0.1:%d/v1", port);
-	}
+	cairn_it_pg_pair_start(w, pg, "pg");
 	/* Created through one instance, seen by the other. */
 	status = cairn_it_rest(&body, &w->env[0], "POST", "/databases",
 		"{\"databaseId\":\"" DATABASE "\",\"name\":\"Shop\"}");
@@ -74,15 +53,8 @@ static int world_setup(void **state)
 static int world_teardown(void **state)
 {
 	world *w = *state;
-	char command[400];
 
-	for (int i = 0; i < 2; i++) {
-		if (w->pid[i] > 0)
-			cairn_test_pg_serve_stop(w->pid[i], 0);
-		snprintf(command, sizeof(command), "rm -rf '%s'", w->env[i].root);
-		if (system(command) != 0)
-			fprintf(stderr, "could not remove %s\n", w->env[i].root);
-	}
+	cairn_it_pg_pair_stop(w);
 	free(w);
 	return 0;
 }
@@ -312,14 +284,6 @@ int main(void)
 			test_integration_postgres_two_instances__failover_mid_push, world_setup,
 			world_teardown),
 	};
-	int rc = cairn_test_pg_start(&pg);
-	int failed;
 
-	if (rc == 1)
-		return 0; /* skipped: the message says why */
-	if (rc != 0)
-		return 1;
-	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	cairn_test_pg_stop(pg);
-	return failed;
+	return CAIRN_TEST_PG_RUN_GROUP(pg, tests);
 }

@@ -103,14 +103,7 @@ static size_t server_count(world *w)
 	return count;
 }
 
-#define WAIT_FOR(condition, what) do { \
-	int64_t wait_until_ = cairn__time_monotonic_ms() + WAIT_MS; \
-	while (!(condition)) { \
-		if (cairn__time_monotonic_ms() > wait_until_) \
-			fail_msg("gave up waiting for %s", what); \
-		cairn_it_sleep_ms(20); \
-	} \
-} while (0)
+#define WAIT_FOR(condition, what) CAIRN_IT_WAIT_FOR(condition, what, WAIT_MS)
 
 static void test_integration_realtime_live__server_down_at_start(void **state)
 {

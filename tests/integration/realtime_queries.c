@@ -1,6 +1,5 @@
 /* realtime_queries.c: subscription queries on /v1/realtime filter events (SDK 22-24 URL slots
  * and SDK 25+ subscribe messages), against the real server. */
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,60 +9,11 @@
 
 #include "net/websocket.h"
 #include "support/integration.h"
+#include "support/realtime_ws.h"
 #include "util/json.h"
 
 #define CHANNEL "databases.main.collections.items.documents"
 #define OPEN_QUERY "{\"method\":\"equal\",\"attribute\":\"status\",\"values\":[\"open\"]}"
-
-/* Waits up to 10 s for the next message; asserts one came. Caller owns the result. */
-static json_object *next_message(cairn__ws *ws)
-{
-	for (int waited = 0; waited < 100; waited++) {
-		char *text = NULL;
-		size_t length = 0;
-		int rc = cairn__ws_read(&text, &length, ws);
-		struct pollfd p = { cairn__ws_fd(ws), POLLIN, 0 };
-
-		if (rc == 1) {
-			json_object *message = cairn_it_parse(text);
-
-			free(text);
-			return message;
-		}
-		if (rc < 0)
-			fail_msg("the realtime connection closed: %s", cairn_error_last());
-		poll(&p, 1, 100);
-	}
-	fail_msg("no realtime message within 10 s");
-	return NULL;
-}
-
-static json_object *expect_type(json_object **message, cairn__ws *ws, const char *type)
-{
-	json_object *data = NULL;
-	const char *got = NULL;
-
-	*message = next_message(ws);
-	assert_true(cairn__json_get_string(*message, "type", &got));
-	if (strcmp(got, type) != 0)
-		fail_msg("expected a %s message, got %s", type, json_object_to_json_string(*message));
-	json_object_object_get_ex(*message, "data", &data);
-	return data;
-}
-
-static cairn__ws *open_ws(const cairn_it_env *env, const char *project_and_query)
-{
-	cairn__ws *ws = NULL;
-
-	if (cairn__ws_connect(&ws, env->url, project_and_query, 10000) != 0)
-		fail_msg("realtime connect: %s", cairn_error_last());
-	return ws;
-}
-
-static void send_text(cairn__ws *ws, const char *text)
-{
-	assert_int_equal(cairn__ws_send_text(ws, text, strlen(text)), 0);
-}
 
 static void setup_collection(const cairn_it_env *env)
 {
@@ -97,7 +47,7 @@ static void expect_event(cairn__ws *ws, const char *id, const char *subscription
 	char joined[256] = "";
 	const char *got = NULL;
 
-	data = expect_type(&message, ws, "event");
+	data = cairn_it_ws_expect_type(&message, ws, "event");
 	assert_true(json_object_object_get_ex(data, "payload", &payload));
 	assert_true(cairn__json_get_string(payload, "$id", &got));
 	assert_string_equal(got, id);
@@ -117,8 +67,8 @@ static void expect_quiet(cairn__ws *ws)
 {
 	json_object *message;
 
-	send_text(ws, "{\"type\":\"ping\"}");
-	json_object_put((expect_type(&message, ws, "pong"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"ping\"}");
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "pong"), message));
 }
 
 /* SDK 25+: each subscription gets only the events its queries accept; the queries are
@@ -130,9 +80,9 @@ static void test_integration_realtime_queries__message_subscriptions(void **stat
 	json_object *message, *data, *echoed;
 
 	setup_collection(env);
-	ws = open_ws(env, CAIRN_IT_PROJECT);
-	json_object_put((expect_type(&message, ws, "connected"), message));
-	send_text(ws, "{\"type\":\"subscribe\",\"data\":["
+	ws = cairn_it_ws_open(env, CAIRN_IT_PROJECT);
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "connected"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"subscribe\",\"data\":["
 		"{\"subscriptionId\":\"open\",\"channels\":[\"" CHANNEL "\"],\"queries\":[" "\""
 		"{\\\"method\\\":\\\"equal\\\",\\\"attribute\\\":\\\"status\\\",\\\"values\\\":"
 		"[\\\"open\\\"]}\"]},"
@@ -140,7 +90,7 @@ static void test_integration_realtime_queries__message_subscriptions(void **stat
 		"{\\\"method\\\":\\\"greaterThan\\\",\\\"attribute\\\":\\\"n\\\",\\\"values\\\":[10]}"
 		"\",\"{\\\"method\\\":\\\"select\\\",\\\"values\\\":[\\\"*\\\"]}\"]},"
 		"{\"subscriptionId\":\"all\",\"channels\":[\"" CHANNEL "\"]}]}");
-	data = expect_type(&message, ws, "response");
+	data = cairn_it_ws_expect_type(&message, ws, "response");
 	assert_true(json_object_object_get_ex(data, "subscriptions", &echoed));
 	assert_int_equal(json_object_array_length(echoed), 3);
 	{
@@ -168,10 +118,10 @@ static void test_integration_realtime_queries__message_subscriptions(void **stat
 
 	/* Replacing "all" with a filter that nothing passes: a non-matching write reaches
 	 * nobody on this connection at all. */
-	send_text(ws, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"all\","
+	cairn_it_ws_send(ws, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"all\","
 		"\"channels\":[\"" CHANNEL "\"],\"queries\":[\"" "{\\\"method\\\":\\\"isNull\\\","
 		"\\\"attribute\\\":\\\"n\\\",\\\"values\\\":[]}\"]}]}");
-	json_object_put((expect_type(&message, ws, "response"), message));
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "response"), message));
 	write_doc(env, "POST", "d3", "{\"status\":\"closed\",\"n\":2}");
 	expect_quiet(ws);
 	write_doc(env, "POST", "d4", "{\"status\":\"closed\"}");
@@ -197,11 +147,11 @@ static void test_integration_realtime_queries__bad_queries(void **state)
 	};
 
 	setup_collection(env);
-	ws = open_ws(env, CAIRN_IT_PROJECT);
-	json_object_put((expect_type(&message, ws, "connected"), message));
+	ws = cairn_it_ws_open(env, CAIRN_IT_PROJECT);
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "connected"), message));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		send_text(ws, bad[i]);
-		data = expect_type(&message, ws, "error");
+		cairn_it_ws_send(ws, bad[i]);
+		data = cairn_it_ws_expect_type(&message, ws, "error");
 		assert_int_equal(json_object_get_int(json_object_object_get(data, "code")), 1003);
 		json_object_put(message);
 	}
@@ -227,8 +177,8 @@ static void test_integration_realtime_queries__url_slots(void **state)
 		"%%22values%%22%%3A%%5B%%22open%%22%%5D%%7D&documents[1][]="
 		"%%7B%%22method%%22%%3A%%22select%%22%%2C%%22values%%22%%3A%%5B%%22*%%22%%5D%%7D",
 		CAIRN_IT_PROJECT);
-	filtered = open_ws(env, url);
-	data = expect_type(&message, filtered, "connected");
+	filtered = cairn_it_ws_open(env, url);
+	data = cairn_it_ws_expect_type(&message, filtered, "connected");
 	assert_true(json_object_object_get_ex(data, "subscriptions", &subscriptions));
 	assert_int_equal(json_object_array_length(subscriptions), 2);
 	snprintf(slot0, sizeof(slot0), "%s",
@@ -236,8 +186,8 @@ static void test_integration_realtime_queries__url_slots(void **state)
 	snprintf(slot1, sizeof(slot1), "%s",
 		json_object_get_string(json_object_array_get_idx(subscriptions, 1)));
 	json_object_put(message);
-	plain = open_ws(env, CAIRN_IT_PROJECT "&channels[]=" CHANNEL);
-	json_object_put((expect_type(&message, plain, "connected"), message));
+	plain = cairn_it_ws_open(env, CAIRN_IT_PROJECT "&channels[]=" CHANNEL);
+	json_object_put((cairn_it_ws_expect_type(&message, plain, "connected"), message));
 
 	write_doc(env, "POST", "d1", "{\"status\":\"closed\"}");
 	write_doc(env, "POST", "d2", "{\"status\":\"open\"}");
@@ -250,9 +200,9 @@ static void test_integration_realtime_queries__url_slots(void **state)
 	}
 	/* The unfiltered client saw both writes: the filter, not a lost event, made d1 skip
 	 * slot 0. */
-	data = expect_type(&message, plain, "event");
+	data = cairn_it_ws_expect_type(&message, plain, "event");
 	json_object_put(message);
-	data = expect_type(&message, plain, "event");
+	data = cairn_it_ws_expect_type(&message, plain, "event");
 	(void)data;
 	json_object_put(message);
 	expect_quiet(filtered);

@@ -10,61 +10,8 @@
 
 #include "net/websocket.h"
 #include "support/integration.h"
+#include "support/realtime_ws.h"
 #include "util/json.h"
-
-/* Waits up to 10 s for the next message; asserts one came. Caller owns the result. */
-static json_object *next_message(cairn__ws *ws)
-{
-	int waited;
-
-	for (waited = 0; waited < 100; waited++) {
-		char *text = NULL;
-		size_t length = 0;
-		int rc = cairn__ws_read(&text, &length, ws);
-		struct pollfd p = { cairn__ws_fd(ws), POLLIN, 0 };
-
-		if (rc == 1) {
-			json_object *message = cairn_it_parse(text);
-
-			free(text);
-			return message;
-		}
-		if (rc < 0)
-			fail_msg("the realtime connection closed: %s", cairn_error_last());
-		poll(&p, 1, 100);
-	}
-	fail_msg("no realtime message within 10 s");
-	return NULL;
-}
-
-/* Next message, which must have type `type`; returns its data (owned by *message). */
-static json_object *expect_type(json_object **message, cairn__ws *ws, const char *type)
-{
-	json_object *data = NULL;
-	const char *got = NULL;
-
-	*message = next_message(ws);
-	assert_true(cairn__json_get_string(*message, "type", &got));
-	if (strcmp(got, type) != 0)
-		fail_msg("expected a %s message, got %s", type, json_object_to_json_string(*message));
-	json_object_object_get_ex(*message, "data", &data);
-	return data;
-}
-
-static cairn__ws *open_ws(const cairn_it_env *env, const char *project_and_query)
-{
-	cairn__ws *ws = NULL;
-	int rc = cairn__ws_connect(&ws, env->url, project_and_query, 10000);
-
-	if (rc != 0)
-		fail_msg("realtime connect: %s", cairn_error_last());
-	return ws;
-}
-
-static void send_text(cairn__ws *ws, const char *text)
-{
-	assert_int_equal(cairn__ws_send_text(ws, text, strlen(text)), 0);
-}
 
 static void setup_collection(const cairn_it_env *env)
 {
@@ -107,26 +54,26 @@ static void test_integration_realtime_server__message_subscribe_and_events(void 
 	int64_t first, second;
 
 	setup_collection(env);
-	ws = open_ws(env, CAIRN_IT_PROJECT);
-	data = expect_type(&message, ws, "connected");
+	ws = cairn_it_ws_open(env, CAIRN_IT_PROJECT);
+	data = cairn_it_ws_expect_type(&message, ws, "connected");
 	assert_int_equal(json_object_array_length(member(data, "channels")), 0);
 	assert_int_equal(json_object_array_length(member(data, "subscriptions")), 0);
 	json_object_put(message);
 
-	send_text(ws, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"s1\","
+	cairn_it_ws_send(ws, "{\"type\":\"subscribe\",\"data\":[{\"subscriptionId\":\"s1\","
 		"\"channels\":[\"databases.main.collections.items.documents\"]},{\"channels\":"
 		"[\"databases.main.collections.other.documents\"]}]}");
-	data = expect_type(&message, ws, "response");
+	data = cairn_it_ws_expect_type(&message, ws, "response");
 	assert_string_equal(json_object_get_string(member(data, "to")), "subscribe");
 	assert_int_equal(json_object_array_length(member(data, "subscriptions")), 2);
 	json_object_put(message);
 
-	send_text(ws, "{\"type\":\"ping\"}");
-	json_object_put((expect_type(&message, ws, "pong"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"ping\"}");
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "pong"), message));
 
 	assert_int_equal(cairn_it_rest(NULL, env, "POST", "/databases/main/collections/items/"
 		"documents", "{\"documentId\":\"d1\",\"data\":{\"title\":\"one\"}}"), 201);
-	data = expect_type(&message, ws, "event");
+	data = cairn_it_ws_expect_type(&message, ws, "event");
 	assert_true(array_has(member(data, "events"),
 		"databases.main.collections.items.documents.d1.create"));
 	assert_true(array_has(member(data, "channels"), "databases.main.collections.items.documents"));
@@ -142,7 +89,7 @@ static void test_integration_realtime_server__message_subscribe_and_events(void 
 
 	assert_int_equal(cairn_it_rest(NULL, env, "DELETE", "/databases/main/collections/items/"
 		"documents/d1", NULL), 204);
-	data = expect_type(&message, ws, "event");
+	data = cairn_it_ws_expect_type(&message, ws, "event");
 	assert_true(array_has(member(data, "events"),
 		"databases.main.collections.items.documents.d1.delete"));
 	assert_true(cairn__json_get_int64(data, "$changeSequence", &second));
@@ -156,9 +103,9 @@ static void test_integration_realtime_server__message_subscribe_and_events(void 
 	}
 	json_object_put(message);
 
-	send_text(ws, "{\"type\":\"unsubscribe\",\"data\":[{\"subscriptionId\":\"s1\"},"
+	cairn_it_ws_send(ws, "{\"type\":\"unsubscribe\",\"data\":[{\"subscriptionId\":\"s1\"},"
 		"{\"subscriptionId\":\"nope\"}]}");
-	data = expect_type(&message, ws, "response");
+	data = cairn_it_ws_expect_type(&message, ws, "response");
 	assert_string_equal(json_object_get_string(member(data, "to")), "unsubscribe");
 	assert_true(json_object_get_boolean(member(json_object_array_get_idx(
 		member(data, "subscriptions"), 0), "removed")));
@@ -169,8 +116,8 @@ static void test_integration_realtime_server__message_subscribe_and_events(void 
 	/* Unsubscribed: the next write reaches nobody here; a ping still answers first. */
 	assert_int_equal(cairn_it_rest(NULL, env, "POST", "/databases/main/collections/items/"
 		"documents", "{\"documentId\":\"d2\",\"data\":{}}"), 201);
-	send_text(ws, "{\"type\":\"ping\"}");
-	json_object_put((expect_type(&message, ws, "pong"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"ping\"}");
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "pong"), message));
 	cairn__ws_free(ws);
 }
 
@@ -185,8 +132,8 @@ static void test_integration_realtime_server__url_channel_generations(void **sta
 	setup_collection(env);
 	/* SDK <= 21: channels in the URL, events routed by channel. */
 	snprintf(query, sizeof(query), "%s&channels[]=documents", CAIRN_IT_PROJECT);
-	old_sdk = open_ws(env, query);
-	data = expect_type(&message, old_sdk, "connected");
+	old_sdk = cairn_it_ws_open(env, query);
+	data = cairn_it_ws_expect_type(&message, old_sdk, "connected");
 	assert_true(array_has(member(data, "channels"), "documents"));
 	assert_int_equal(json_object_array_length(member(data, "subscriptions")), 1);
 	json_object_put(message);
@@ -195,8 +142,8 @@ static void test_integration_realtime_server__url_channel_generations(void **sta
 	snprintf(query, sizeof(query), "%s&channels[]=databases.main.collections.items.documents"
 		"&channels[]=account&databases.main.collections.items.documents[1][]=%%7B%%7D"
 		"&account[0][]=%%7B%%7D", CAIRN_IT_PROJECT);
-	slot_sdk = open_ws(env, query);
-	data = expect_type(&message, slot_sdk, "connected");
+	slot_sdk = cairn_it_ws_open(env, query);
+	data = cairn_it_ws_expect_type(&message, slot_sdk, "connected");
 	subscriptions = member(data, "subscriptions");
 	assert_int_equal(json_object_array_length(subscriptions), 2);
 	slot1 = json_object_get_string(json_object_array_get_idx(subscriptions, 1));
@@ -207,14 +154,14 @@ static void test_integration_realtime_server__url_channel_generations(void **sta
 		json_object_put(message);
 		assert_int_equal(cairn_it_rest(NULL, env, "POST", "/databases/main/collections/items/"
 			"documents", "{\"documentId\":\"d1\",\"data\":{}}"), 201);
-		data = expect_type(&message, slot_sdk, "event");
+		data = cairn_it_ws_expect_type(&message, slot_sdk, "event");
 		subscriptions = member(data, "subscriptions");
 		assert_int_equal(json_object_array_length(subscriptions), 1);
 		assert_string_equal(json_object_get_string(json_object_array_get_idx(subscriptions, 0)),
 			expected_id);
 		json_object_put(message);
 	}
-	data = expect_type(&message, old_sdk, "event");
+	data = cairn_it_ws_expect_type(&message, old_sdk, "event");
 	assert_true(array_has(member(data, "channels"), "documents"));
 	json_object_put(message);
 	cairn__ws_free(old_sdk);
@@ -231,8 +178,8 @@ static void test_integration_realtime_server__errors(void **state)
 	int rc, i;
 
 	/* A wrong project: error 1008, then the socket closes. */
-	ws = open_ws(env, "not-the-project");
-	data = expect_type(&message, ws, "error");
+	ws = cairn_it_ws_open(env, "not-the-project");
+	data = cairn_it_ws_expect_type(&message, ws, "error");
 	assert_int_equal(json_object_get_int(member(data, "code")), 1008);
 	json_object_put(message);
 	for (i = 0, rc = 0; i < 100 && rc == 0; i++) {
@@ -247,20 +194,20 @@ static void test_integration_realtime_server__errors(void **state)
 	cairn__ws_free(ws);
 
 	/* Bad messages: error 1003, and the connection stays usable. */
-	ws = open_ws(env, CAIRN_IT_PROJECT);
-	json_object_put((expect_type(&message, ws, "connected"), message));
-	send_text(ws, "not json");
-	data = expect_type(&message, ws, "error");
+	ws = cairn_it_ws_open(env, CAIRN_IT_PROJECT);
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "connected"), message));
+	cairn_it_ws_send(ws, "not json");
+	data = cairn_it_ws_expect_type(&message, ws, "error");
 	assert_int_equal(json_object_get_int(member(data, "code")), 1003);
 	json_object_put(message);
-	send_text(ws, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[]}]}");
-	data = expect_type(&message, ws, "error");
+	cairn_it_ws_send(ws, "{\"type\":\"subscribe\",\"data\":[{\"channels\":[]}]}");
+	data = cairn_it_ws_expect_type(&message, ws, "error");
 	assert_int_equal(json_object_get_int(member(data, "code")), 1003);
 	json_object_put(message);
-	send_text(ws, "{\"type\":\"dance\"}");
-	json_object_put((expect_type(&message, ws, "error"), message));
-	send_text(ws, "{\"type\":\"ping\"}");
-	json_object_put((expect_type(&message, ws, "pong"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"dance\"}");
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "error"), message));
+	cairn_it_ws_send(ws, "{\"type\":\"ping\"}");
+	json_object_put((cairn_it_ws_expect_type(&message, ws, "pong"), message));
 	cairn__ws_free(ws);
 
 	/* Plain HTTP still works on the same port. */

@@ -19,14 +19,7 @@
 #define DATABASE "shop"
 #define WAIT_MS 15000 /* a bound for waiting on the background replicator, never asserted */
 
-#define WAIT_FOR(condition, what) do { \
-	int64_t wait_until_ = cairn__time_monotonic_ms() + WAIT_MS; \
-	while (!(condition)) { \
-		if (cairn__time_monotonic_ms() > wait_until_) \
-			fail_msg("gave up waiting for %s", what); \
-		cairn_it_sleep_ms(20); \
-	} \
-} while (0)
+#define WAIT_FOR(condition, what) CAIRN_IT_WAIT_FOR(condition, what, WAIT_MS)
 
 typedef struct {
 	cairn_it_env *env;
@@ -34,25 +27,13 @@ typedef struct {
 	char url[128];            /* the proxy's URL */
 } world;
 
-static void rest(const cairn_it_env *env, const char *method, const char *path,
-	const char *body, long expected)
-{
-	char *reply = NULL;
-	long status = cairn_it_rest(&reply, env, method, path, body);
-
-	if (status != expected)
-		fail_msg("%s %s: HTTP %ld, expected %ld: %.400s", method, path, status, expected,
-			reply ? reply : "");
-	free(reply);
-}
-
 static void create_collection(const cairn_it_env *env, const char *collection)
 {
 	char body[256];
 
 	snprintf(body, sizeof(body), "{\"collectionId\":\"%s\",\"name\":\"%s\","
 		"\"permissions\":[],\"documentSecurity\":false}", collection, collection);
-	rest(env, "POST", "/databases/" DATABASE "/collections", body, 201);
+	cairn_it_rest_expect(env, "POST", "/databases/" DATABASE "/collections", body, 201);
 }
 
 /* The server with the database and collections (REST mode never creates them), and a
@@ -61,8 +42,8 @@ static void world_init(world *w, void **state)
 {
 	memset(w, 0, sizeof(*w));
 	w->env = *state;
-	rest(w->env, "POST", "/databases", "{\"databaseId\":\"" DATABASE "\",\"name\":\"Shop\"}",
-		201);
+	cairn_it_rest_expect(w->env, "POST", "/databases",
+		"{\"databaseId\":\"" DATABASE "\",\"name\":\"Shop\"}", 201);
 	create_collection(w->env, "items");
 	create_collection(w->env, "notes");
 	assert_int_equal(cairn_test_proxy_start(&w->proxy,
@@ -106,22 +87,6 @@ static cairn_store *store_open_with(const world *w, const char *name,
 static cairn_store *store_open(const world *w, const char *name)
 {
 	return store_open_with(w, name, NULL, CAIRN_REMOTE_APPWRITE_REST);
-}
-
-static void put(cairn_store *store, const char *collection, const char *id, const char *json)
-{
-	int rc = cairn_doc_put(store, collection, id, json);
-
-	if (rc != 0)
-		fail_msg("put %s/%s: %d %s", collection, id, rc, cairn_error_last());
-}
-
-static void patch(cairn_store *store, const char *collection, const char *id, const char *json)
-{
-	int rc = cairn_doc_patch(store, collection, id, json);
-
-	if (rc != 0)
-		fail_msg("patch %s/%s: %d %s", collection, id, rc, cairn_error_last());
 }
 
 /* A top-level field of the local document (NULL-safe: fails when missing). */
@@ -221,15 +186,15 @@ static void test_integration_rest_mode__two_stores_converge(void **state)
 	for (int i = 0; i < 30; i++) {
 		snprintf(id, sizeof(id), "a%02d", i);
 		snprintf(json, sizeof(json), "{\"owner\":\"a\",\"n\":%d,\"tags\":[\"x\",%d]}", i, i);
-		put(a, i % 2 ? "items" : "notes", id, json);
+		cairn_it_put(a, i % 2 ? "items" : "notes", id, json);
 	}
-	put(a, "items", "a01", "{\"owner\":\"a\",\"replaced\":true}");
-	patch(a, "items", "a03", "{\"patched\":1}");
-	put(a, "items", "short", "{\"lived\":true}");
+	cairn_it_put(a, "items", "a01", "{\"owner\":\"a\",\"replaced\":true}");
+	cairn_it_patch(a, "items", "a03", "{\"patched\":1}");
+	cairn_it_put(a, "items", "short", "{\"lived\":true}");
 	assert_int_equal(cairn_doc_delete(a, "items", "short"), 0);
 	for (int i = 0; i < 5; i++) {
 		snprintf(id, sizeof(id), "b%02d", i);
-		put(b, "items", id, "{\"owner\":\"b\"}");
+		cairn_it_put(b, "items", id, "{\"owner\":\"b\"}");
 	}
 
 	cairn_it_sync(&result, a, NULL);
@@ -247,8 +212,8 @@ static void test_integration_rest_mode__two_stores_converge(void **state)
 	assert_true(seen.pull_calls >= 2);
 	assert_int_equal(seen.pull_done, 30);
 	/* b edits a's documents (a replace removes fields; a patch adds one). */
-	put(b, "items", "a05", "{\"owner\":\"b now\"}");
-	patch(b, "notes", "a04", "{\"seen\":\"by b\"}");
+	cairn_it_put(b, "items", "a05", "{\"owner\":\"b now\"}");
+	cairn_it_patch(b, "notes", "a04", "{\"seen\":\"by b\"}");
 	cairn_it_sync(&result, b, NULL);
 	assert_int_equal(result.pushed, 2);
 	assert_int_equal(result.conflicts, 0);
@@ -278,15 +243,15 @@ static void test_integration_rest_mode__offline_edits_pushed_later(void **state)
 	world_init(&w, state);
 	a = store_open(&w, "a");
 	b = store_open(&w, "b");
-	put(a, "items", "x", "{\"v\":1}");
+	cairn_it_put(a, "items", "x", "{\"v\":1}");
 	cairn_it_sync(NULL, a, NULL);
 	cairn_it_sync(NULL, b, NULL);
 
 	cairn_test_proxy_set_mode(w.proxy, CAIRN_PROXY_REFUSE);
-	patch(a, "items", "x", "{\"v\":2}");
-	put(a, "items", "y", "{\"v\":3}");
+	cairn_it_patch(a, "items", "x", "{\"v\":2}");
+	cairn_it_put(a, "items", "y", "{\"v\":3}");
 	assert_int_equal(cairn_doc_delete(a, "items", "x"), 0);
-	put(a, "items", "x", "{\"v\":4,\"back\":true}");
+	cairn_it_put(a, "items", "x", "{\"v\":4,\"back\":true}");
 	assert_int_equal(cairn_sync_once(&result, a, NULL), CAIRN_EOFFLINE);
 	assert_int_equal(cairn_store_status_get(&status, a), 0);
 	assert_int_equal(status.pending, 4);
@@ -314,7 +279,7 @@ static void server_patch(const world *w, const char *collection, const char *id,
 	snprintf(path, sizeof(path), "/databases/" DATABASE "/collections/%s/documents/%s",
 		collection, id);
 	snprintf(body, sizeof(body), "{\"data\":%s}", data);
-	rest(w->env, "PATCH", path, body, 200);
+	cairn_it_rest_expect(w->env, "PATCH", path, body, 200);
 }
 
 /* A concurrent server edit makes the push's X-Appwrite-Timestamp stale: 409, and the
@@ -332,26 +297,26 @@ static void test_integration_rest_mode__conflicts_follow_the_strategy(void **sta
 	assert_int_equal(cairn_policy_set(a, "notes", "server-wins", NULL, 0), 0);
 	assert_int_equal(cairn_policy_set(a, "tags", "merge", NULL, 0), 0);
 	create_collection(w.env, "tags");
-	put(a, "tags", "m", "{\"mine\":0,\"theirs\":0}");
-	put(a, "items", "older", "{\"v\":\"base\"}");
-	put(a, "items", "newer", "{\"v\":\"base\"}");
-	put(a, "notes", "n", "{\"v\":\"base\"}");
+	cairn_it_put(a, "tags", "m", "{\"mine\":0,\"theirs\":0}");
+	cairn_it_put(a, "items", "older", "{\"v\":\"base\"}");
+	cairn_it_put(a, "items", "newer", "{\"v\":\"base\"}");
+	cairn_it_put(a, "notes", "n", "{\"v\":\"base\"}");
 	cairn_it_sync(NULL, a, NULL);
 
 	/* lww, local edit first: the server's later write wins. */
-	patch(a, "items", "older", "{\"v\":\"local\"}");
+	cairn_it_patch(a, "items", "older", "{\"v\":\"local\"}");
 	cairn_it_sleep_ms(20);
 	server_patch(&w, "items", "older", "{\"v\":\"server\"}");
 	/* lww, server edit first: the later local edit wins and is re-sent. */
 	server_patch(&w, "items", "newer", "{\"v\":\"server\"}");
 	cairn_it_sleep_ms(20);
-	patch(a, "items", "newer", "{\"v\":\"local\"}");
+	cairn_it_patch(a, "items", "newer", "{\"v\":\"local\"}");
 	/* server-wins, server edit first: the server's still wins. */
 	server_patch(&w, "notes", "n", "{\"v\":\"server\"}");
 	cairn_it_sleep_ms(20);
-	patch(a, "notes", "n", "{\"v\":\"local\"}");
+	cairn_it_patch(a, "notes", "n", "{\"v\":\"local\"}");
 	/* merge: each side changed its own field; both survive. */
-	patch(a, "tags", "m", "{\"mine\":1}");
+	cairn_it_patch(a, "tags", "m", "{\"mine\":1}");
 	server_patch(&w, "tags", "m", "{\"theirs\":2}");
 
 	cairn_it_sync(&result, a, NULL);
@@ -386,15 +351,15 @@ static void test_integration_rest_mode__server_delete_is_purged(void **state)
 	world_init(&w, state);
 	a = store_open(&w, "a");
 	b = store_open(&w, "b");
-	put(a, "items", "gone", "{\"v\":1}");
-	put(a, "items", "kept", "{\"v\":2}");
+	cairn_it_put(a, "items", "gone", "{\"v\":1}");
+	cairn_it_put(a, "items", "kept", "{\"v\":2}");
 	cairn_it_sync(NULL, a, NULL);
 	cairn_it_sync(NULL, b, NULL);
 	assert_int_equal(cairn_doc_get(&text, b, "items", "gone"), 0);
 	cairn_free(text);
 
-	rest(w.env, "DELETE", "/databases/" DATABASE "/collections/items/documents/gone", NULL,
-		204);
+	cairn_it_rest_expect(w.env, "DELETE",
+		"/databases/" DATABASE "/collections/items/documents/gone", NULL, 204);
 	while (rounds < 10 && cairn_doc_get(&text, b, "items", "gone") == 0) {
 		cairn_free(text);
 		text = NULL;
@@ -406,7 +371,7 @@ static void test_integration_rest_mode__server_delete_is_purged(void **state)
 	cairn_it_assert_store_matches_server(w.env, b, DATABASE, "items");
 
 	/* Created again on the server: the new $updatedAt is past the tombstone. */
-	rest(w.env, "POST", "/databases/" DATABASE "/collections/items/documents",
+	cairn_it_rest_expect(w.env, "POST", "/databases/" DATABASE "/collections/items/documents",
 		"{\"documentId\":\"gone\",\"data\":{\"v\":3}}", 201);
 	cairn_it_sync(NULL, b, NULL);
 	assert_int_equal(local_int(b, "items", "gone", "v"), 3);
@@ -445,12 +410,12 @@ static void test_integration_rest_mode__missed_write_found_by_scan(void **state)
 	world_init(&w, state);
 	a = store_open(&w, "a");
 	b = store_open(&w, "b");
-	put(a, "items", "early", "{\"v\":1}");
+	cairn_it_put(a, "items", "early", "{\"v\":1}");
 	cairn_it_sync(NULL, a, NULL);
 	cairn_it_sync(NULL, b, NULL);
 	checkpoint_ahead(&w, "b", "items", cairn__time_now_ms() + 3600 * 1000);
-	put(a, "items", "late", "{\"v\":2}");
-	patch(a, "items", "early", "{\"v\":3}");
+	cairn_it_put(a, "items", "late", "{\"v\":2}");
+	cairn_it_patch(a, "items", "early", "{\"v\":3}");
 	cairn_it_sync(NULL, a, NULL);
 
 	cairn_it_sync(NULL, b, NULL); /* round 2: a pull only, which cannot see them */
@@ -466,7 +431,7 @@ static void test_integration_rest_mode__missed_write_found_by_scan(void **state)
 	cairn_it_assert_store_matches_server(w.env, b, DATABASE, "items");
 	/* The scan moved the checkpoint back to what it found: the next write comes by the
 	 * plain pull of the next round (round 11: not a scan round). */
-	put(a, "items", "after", "{\"v\":4}");
+	cairn_it_put(a, "items", "after", "{\"v\":4}");
 	cairn_it_sync(NULL, a, NULL);
 	cairn_it_sync(NULL, b, NULL);
 	assert_int_equal(local_int(b, "items", "after", "v"), 4);
@@ -494,7 +459,8 @@ static void test_integration_rest_mode__burst_paged_with_small_limit(void **stat
 		used += (size_t)snprintf(body + used, size - used, "%s{\"$id\":\"d%03d\",\"i\":%d}",
 			i ? "," : "", (i * 7919) % 300, i);
 	snprintf(body + used, size - used, "]}");
-	rest(w.env, "POST", "/databases/" DATABASE "/collections/notes/documents", body, 201);
+	cairn_it_rest_expect(w.env, "POST", "/databases/" DATABASE "/collections/notes/documents",
+		body, 201);
 	free(body);
 
 	b = store_open(&w, "b");
@@ -528,9 +494,9 @@ static void test_integration_rest_mode__refused_change_is_parked(void **state)
 	strcpy(big, "{\"blob\":\"");
 	memset(big + strlen(big), 'z', size);
 	strcpy(big + strlen("{\"blob\":\"") + size, "\"}");
-	put(a, "items", "before", "{\"n\":1}");
-	put(a, "items", "toobig", big);
-	put(a, "items", "after", "{\"n\":2}");
+	cairn_it_put(a, "items", "before", "{\"n\":1}");
+	cairn_it_put(a, "items", "toobig", big);
+	cairn_it_put(a, "items", "after", "{\"n\":2}");
 	free(big);
 
 	cairn_it_sync(&result, a, NULL);
@@ -568,8 +534,8 @@ static void test_integration_rest_mode__round_stoppers_park_nothing(void **state
 	world_init(&w, state);
 	a = store_open(&w, "a");
 	wrong.url = w.url;
-	put(a, "later", "y", "{\"v\":2}"); /* first in the outbox */
-	put(a, "items", "x", "{\"v\":1}");
+	cairn_it_put(a, "later", "y", "{\"v\":2}"); /* first in the outbox */
+	cairn_it_put(a, "items", "x", "{\"v\":1}");
 	assert_int_equal(cairn_store_set_remote(a, &wrong), 0);
 	assert_int_equal(cairn_sync_once(&result, a, NULL), CAIRN_EAUTH);
 	assert_int_equal(cairn_store_status_get(&status, a), 0);
@@ -608,7 +574,7 @@ static void test_integration_rest_mode__counters_by_read_modify_write(void **sta
 	b = store_open(&w, "b");
 	assert_int_equal(cairn_policy_set(a, "items", "lww", counters, 1), 0);
 	assert_int_equal(cairn_policy_set(b, "items", "lww", counters, 1), 0);
-	put(a, "items", "apple", "{\"name\":\"apple\"}");
+	cairn_it_put(a, "items", "apple", "{\"name\":\"apple\"}");
 	assert_int_equal(cairn_doc_increment(a, "items", "apple", "stock", 10), 0);
 	cairn_it_sync(NULL, a, NULL);
 	cairn_it_sync(NULL, b, NULL);
@@ -662,13 +628,13 @@ static void test_integration_rest_mode__lost_replies(void **state)
 
 	world_init(&w, state);
 	a = store_open(&w, "a");
-	put(a, "items", "once", "{\"v\":1,\"list\":[1,2]}");
+	cairn_it_put(a, "items", "once", "{\"v\":1,\"list\":[1,2]}");
 	sync_through_lost_reply(&w, a, "POST /v1/databases/" DATABASE
 		"/collections/items/documents HTTP", 0);
-	patch(a, "items", "once", "{\"v\":2}");
+	cairn_it_patch(a, "items", "once", "{\"v\":2}");
 	sync_through_lost_reply(&w, a, "PATCH /v1/databases/" DATABASE
 		"/collections/items/documents/once HTTP", 1);
-	put(a, "items", "once", "{\"w\":3}");
+	cairn_it_put(a, "items", "once", "{\"w\":3}");
 	sync_through_lost_reply(&w, a, "PATCH /v1/databases/" DATABASE
 		"/collections/items/documents/once HTTP", 2);
 	ledger = cairn_it_conflicts(a);
@@ -701,12 +667,12 @@ static void test_integration_rest_mode__background_replicator(void **state)
 	options.backoff_max_ms = 1000;
 	options.request_timeout_ms = 3000;
 	assert_int_equal(cairn_replicator_start(&replicator, a, &options), 0);
-	put(a, "items", "local", "{\"v\":1}");
+	cairn_it_put(a, "items", "local", "{\"v\":1}");
 	WAIT_FOR(cairn_replicator_status_get(&status, replicator) == 0 && status.pending == 0 &&
 		status.pushed >= 1, "the local write to be pushed");
 	WAIT_FOR(cairn_replicator_status_get(&status, replicator) == 0 && status.realtime == 1,
 		"the realtime subscription");
-	rest(w.env, "POST", "/databases/" DATABASE "/collections/items/documents",
+	cairn_it_rest_expect(w.env, "POST", "/databases/" DATABASE "/collections/items/documents",
 		"{\"documentId\":\"remote\",\"data\":{\"v\":2}}", 201);
 	WAIT_FOR(cairn_doc_get(&text, a, "items", "remote") == 0, "the server's write to arrive");
 	cairn_free(text);
@@ -730,9 +696,9 @@ static void test_integration_rest_mode__sync_scope(void **state)
 	world_init(&w, state);
 	a = store_open(&w, "a");
 	b = store_open(&w, "b");
-	put(a, "items", "a1", "{\"kind\":\"a\"}");
-	put(a, "items", "a2", "{\"kind\":\"a\"}");
-	put(a, "items", "b1", "{\"kind\":\"b\"}");
+	cairn_it_put(a, "items", "a1", "{\"kind\":\"a\"}");
+	cairn_it_put(a, "items", "a2", "{\"kind\":\"a\"}");
+	cairn_it_put(a, "items", "b1", "{\"kind\":\"b\"}");
 	cairn_it_sync(NULL, a, NULL);
 
 	assert_int_equal(cairn_sync_scope_set(b, "items", kind_a, 1), 0);
@@ -764,7 +730,7 @@ static void test_integration_rest_mode__sync_mode_trips_the_detector(void **stat
 
 	world_init(&w, state);
 	s = store_open_with(&w, "s", NULL, CAIRN_REMOTE_SYNC);
-	put(s, "items", "x", "{\"v\":1}");
+	cairn_it_put(s, "items", "x", "{\"v\":1}");
 	(void)cairn_sync_once(&result, s, NULL); /* the cut request fails it; that is the point */
 	assert_int_equal(cairn_test_proxy_cuts(w.proxy), 1);
 	cairn_store_free(s);

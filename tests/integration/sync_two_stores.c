@@ -14,30 +14,6 @@
 static const char *const collections[] = { "items", "notes", "tags" };
 #define COLLECTION_COUNT (sizeof(collections) / sizeof(collections[0]))
 
-static void put(cairn_store *store, const char *collection, const char *id, const char *json)
-{
-	int rc = cairn_doc_put(store, collection, id, json);
-
-	if (rc != 0)
-		fail_msg("put %s/%s: %d %s", collection, id, rc, cairn_error_last());
-}
-
-static void patch(cairn_store *store, const char *collection, const char *id, const char *json)
-{
-	int rc = cairn_doc_patch(store, collection, id, json);
-
-	if (rc != 0)
-		fail_msg("patch %s/%s: %d %s", collection, id, rc, cairn_error_last());
-}
-
-static void delete(cairn_store *store, const char *collection, const char *id)
-{
-	int rc = cairn_doc_delete(store, collection, id);
-
-	if (rc != 0)
-		fail_msg("delete %s/%s: %d %s", collection, id, rc, cairn_error_last());
-}
-
 /* Offline work of one store in every collection: 20 creates (ids prefixed by `who`), then
  * updates of some, patches of others, deletes of a few, and one create-then-delete that the
  * server must still see as a tombstone. */
@@ -54,25 +30,25 @@ static void offline_edits(cairn_store *store, const char *who)
 			snprintf(json, sizeof(json),
 				"{\"owner\":\"%s\",\"n\":%d,\"title\":\"%s %s %d\",\"tags\":[\"x\",%d],"
 				"\"meta\":{\"big\":9007199254740993}}", who, i, collections[c], who, i, i);
-			put(store, collections[c], id, json);
+			cairn_it_put(store, collections[c], id, json);
 		}
 		for (i = 0; i < 20; i += 3) {
 			snprintf(id, sizeof(id), "%s%02d", who, i);
 			snprintf(json, sizeof(json), "{\"owner\":\"%s\",\"n\":%d,\"title\":\"replaced\"}",
 				who, i * 100);
-			put(store, collections[c], id, json);
+			cairn_it_put(store, collections[c], id, json);
 		}
 		for (i = 1; i < 20; i += 4) {
 			snprintf(id, sizeof(id), "%s%02d", who, i);
-			patch(store, collections[c], id, "{\"patched\":true,\"title\":null}");
+			cairn_it_patch(store, collections[c], id, "{\"patched\":true,\"title\":null}");
 		}
 		for (i = 2; i < 20; i += 5) {
 			snprintf(id, sizeof(id), "%s%02d", who, i);
-			delete(store, collections[c], id);
+			cairn_it_delete(store, collections[c], id);
 		}
 		snprintf(id, sizeof(id), "%sgone", who);
-		put(store, collections[c], id, "{\"short\":\"lived\"}");
-		delete(store, collections[c], id);
+		cairn_it_put(store, collections[c], id, "{\"short\":\"lived\"}");
+		cairn_it_delete(store, collections[c], id);
 	}
 }
 
@@ -84,11 +60,11 @@ static void edits_of_the_other(cairn_store *store, const char *other)
 
 	for (c = 0; c < COLLECTION_COUNT; c++) {
 		snprintf(id, sizeof(id), "%s%02d", other, 3);
-		put(store, collections[c], id, "{\"owner\":\"someone else\",\"n\":-3}");
+		cairn_it_put(store, collections[c], id, "{\"owner\":\"someone else\",\"n\":-3}");
 		snprintf(id, sizeof(id), "%s%02d", other, 4);
-		patch(store, collections[c], id, "{\"n\":444}");
+		cairn_it_patch(store, collections[c], id, "{\"n\":444}");
 		snprintf(id, sizeof(id), "%s%02d", other, 5);
-		delete(store, collections[c], id);
+		cairn_it_delete(store, collections[c], id);
 	}
 }
 

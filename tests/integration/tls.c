@@ -22,6 +22,7 @@
 #include "net/websocket.h"
 #include "support/cli_run.h"
 #include "support/integration.h"
+#include "support/realtime_ws.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -232,38 +233,7 @@ static cairn_replicator *start(cairn_store *store)
 	return replicator;
 }
 
-#define WAIT_FOR(condition, what) do { \
-	int64_t wait_until_ = cairn__time_monotonic_ms() + WAIT_MS; \
-	while (!(condition)) { \
-		if (cairn__time_monotonic_ms() > wait_until_) \
-			fail_msg("gave up waiting for %s", what); \
-		cairn_it_sleep_ms(20); \
-	} \
-} while (0)
-
-/* The next realtime message within 10 s, or NULL. */
-static json_object *ws_next(cairn__ws *ws)
-{
-	int waited;
-
-	for (waited = 0; waited < 100; waited++) {
-		char *text = NULL;
-		size_t length = 0;
-		int rc = cairn__ws_read(&text, &length, ws);
-		struct pollfd p = { cairn__ws_fd(ws), POLLIN, 0 };
-
-		if (rc == 1) {
-			json_object *message = cairn_it_parse(text);
-
-			free(text);
-			return message;
-		}
-		if (rc < 0)
-			fail_msg("the realtime connection closed: %s", cairn_error_last());
-		poll(&p, 1, 100);
-	}
-	return NULL;
-}
+#define WAIT_FOR(condition, what) CAIRN_IT_WAIT_FOR(condition, what, WAIT_MS)
 
 /* Reads messages until one of type `type` (others, like "response", are skipped). */
 static json_object *ws_expect(cairn__ws *ws, const char *type)
@@ -271,7 +241,7 @@ static json_object *ws_expect(cairn__ws *ws, const char *type)
 	int i;
 
 	for (i = 0; i < 20; i++) {
-		json_object *message = ws_next(ws);
+		json_object *message = cairn_it_ws_next(ws, 10000);
 		const char *got = NULL;
 
 		if (!message)

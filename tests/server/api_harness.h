@@ -212,6 +212,27 @@ static HARNESS_UNUSED void make_collection(harness *h, const char *db, const cha
 	api_expect(h, "POST", path, body, 201);
 }
 
+/* cmocka setup: *state becomes a harness with collections main/items and main/notes. */
+static HARNESS_UNUSED int harness_setup_items_notes(void **state)
+{
+	harness *h = harness_open();
+
+	make_collection(h, "main", "items");
+	make_collection(h, "main", "notes");
+	*state = h;
+	return 0;
+}
+
+/* cmocka teardown: closes the harness in *state (also after a failed test). */
+static HARNESS_UNUSED int harness_teardown(void **state)
+{
+	harness_close(*state);
+	return 0;
+}
+
+/* A test entry with `setup` and harness_teardown, for the CMUnitTest array. */
+#define HARNESS_TEST(f, setup) cmocka_unit_test_setup_teardown(f, setup, harness_teardown)
+
 /* Percent-encodes `text` for a query string into a malloc'd string. */
 static HARNESS_UNUSED char *url_encode(const char *text)
 {

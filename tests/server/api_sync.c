@@ -6,21 +6,6 @@
 #define PULL "/v1/sync/databases/main/pull"
 #define CLIENT "c-client-one"
 
-static int setup(void **state)
-{
-	harness *h = harness_open();
-	make_collection(h, "main", "items");
-	make_collection(h, "main", "notes");
-	*state = h;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	harness_close(*state);
-	return 0;
-}
-
 static json_object *result_at(const api_reply *reply, size_t index)
 {
 	json_object *results = json_get(reply->json, "results");
@@ -575,27 +560,18 @@ static void test_server_api_sync__pull_bad_fields(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_server_api_sync__push_put_and_pull, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__push_is_idempotent, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__prev_mutation_chain, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__delete_and_tombstone, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__rejections, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__malformed_push, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__pull_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__pull_large_page, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__pull_max_bytes, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__pull_collections_filter, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_api_sync__pull_bad_fields, setup,
-			teardown),
+		HARNESS_TEST(test_server_api_sync__push_put_and_pull, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__push_is_idempotent, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__conflict, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__prev_mutation_chain, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__delete_and_tombstone, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__rejections, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__malformed_push, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__pull_paging, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__pull_large_page, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__pull_max_bytes, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__pull_collections_filter, harness_setup_items_notes),
+		HARNESS_TEST(test_server_api_sync__pull_bad_fields, harness_setup_items_notes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,6 +195,13 @@ static void test_storage_accounts__sessions(void **state)
 		cairn_storage_session again = { "s5", "ana", "hash4", 7000, 8000, NULL, NULL };
 		assert_true(f->backend->session_create(f->storage, &again) < 0);
 	}
+	/* a session without a secret hash, or none at all, is refused before any write */
+	{
+		cairn_storage_session partial = { "s6", "ana", NULL, 7000, 8000, NULL, NULL };
+		assert_int_equal(f->backend->session_create(f->storage, &partial), CAIRN_EINVALID);
+		assert_int_equal(f->backend->session_create(f->storage, NULL), CAIRN_EINVALID);
+		assert_int_equal(f->backend->session_get(&out, f->storage, "s6"), CAIRN_ENOTFOUND);
+	}
 
 	/* deleting is per user */
 	assert_int_equal(f->backend->session_delete(f->storage, "bo", "s2"), CAIRN_ENOTFOUND);

@@ -6,21 +6,6 @@
 #define DOCS "/v1/databases/main/collections/items/documents"
 #define EQ42 "{\\\"method\\\":\\\"equal\\\",\\\"attribute\\\":\\\"storeId\\\",\\\"values\\\":[42]}"
 
-static int setup(void **state)
-{
-	harness *h = harness_open();
-	make_collection(h, "main", "items");
-	make_collection(h, "main", "notes");
-	*state = h;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	harness_close(*state);
-	return 0;
-}
-
 static void put_doc(harness *h, const char *id, int store_id)
 {
 	char body[256];
@@ -397,20 +382,14 @@ static void test_server_sync_scope__users_get_only_their_own(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__validation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__accepts_filters, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__purge_markers, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__field_change_purges, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__paging_over_markers, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__fingerprints, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__tombstones_pass, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(test_server_sync_scope__users_get_only_their_own,
-			setup, teardown),
+		HARNESS_TEST(test_server_sync_scope__validation, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__accepts_filters, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__purge_markers, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__field_change_purges, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__paging_over_markers, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__fingerprints, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__tombstones_pass, harness_setup_items_notes),
+		HARNESS_TEST(test_server_sync_scope__users_get_only_their_own, harness_setup_items_notes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

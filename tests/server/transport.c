@@ -130,6 +130,14 @@ void cairn__api_free(cairn_api *api)
 	free(api);
 }
 
+void cairn__api_on_sessions_ended(cairn_api *api, cairn_api_sessions_ended callback,
+	void *payload)
+{
+	(void)api;
+	(void)callback;
+	(void)payload;
+}
+
 static void respond_object(cairn_http_response *response, int status, json_object *object)
 {
 	cairn__http_respond_json(response, status,

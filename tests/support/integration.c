@@ -444,3 +444,40 @@ void cairn_it_assert_store_matches_server(const cairn_it_env *env, cairn_store *
 	json_object_put(server);
 	json_object_put(local);
 }
+
+void cairn_it_put(cairn_store *store, const char *collection, const char *id, const char *json)
+{
+	int rc = cairn_doc_put(store, collection, id, json);
+
+	if (rc != 0)
+		fail_msg("put %s/%s: %d %s", collection, id, rc, cairn_error_last());
+}
+
+void cairn_it_patch(cairn_store *store, const char *collection, const char *id,
+	const char *json)
+{
+	int rc = cairn_doc_patch(store, collection, id, json);
+
+	if (rc != 0)
+		fail_msg("patch %s/%s: %d %s", collection, id, rc, cairn_error_last());
+}
+
+void cairn_it_delete(cairn_store *store, const char *collection, const char *id)
+{
+	int rc = cairn_doc_delete(store, collection, id);
+
+	if (rc != 0)
+		fail_msg("delete %s/%s: %d %s", collection, id, rc, cairn_error_last());
+}
+
+void cairn_it_rest_expect(const cairn_it_env *env, const char *method, const char *path,
+	const char *body, long expected)
+{
+	char *reply = NULL;
+	long status = cairn_it_rest(&reply, env, method, path, body);
+
+	if (status != expected)
+		fail_msg("%s %s: HTTP %ld, expected %ld: %.400s", method, path, status, expected,
+			reply ? reply : "");
+	free(reply);
+}

@@ -59,6 +59,10 @@ long cairn_it_http(char **out_body, const char *method, const char *url, const c
 long cairn_it_rest(char **out_body, const cairn_it_env *env, const char *method, const char *path,
 	const char *body);
 
+/* cairn_it_rest, asserting the status is `expected` (prints the reply otherwise). */
+void cairn_it_rest_expect(const cairn_it_env *env, const char *method, const char *path,
+	const char *body, long expected);
+
 /* Asserts `body` is an Appwrite error: {message (string), code == status, type (string,
  * equal to `type` unless NULL), version (string)}. */
 void cairn_it_assert_error(long status, const char *body, long expected_status, const char *type);
@@ -80,6 +84,12 @@ void cairn_it_sync(cairn_sync_result *out, cairn_store *store, const cairn_sync_
 /* Asserts the store has nothing pending or rejected and an empty outbox. */
 void cairn_it_assert_outbox_empty(cairn_store *store);
 
+/* cairn_doc_put / _patch / _delete, asserting each returned 0 (prints the error otherwise). */
+void cairn_it_put(cairn_store *store, const char *collection, const char *id, const char *json);
+void cairn_it_patch(cairn_store *store, const char *collection, const char *id,
+	const char *json);
+void cairn_it_delete(cairn_store *store, const char *collection, const char *id);
+
 /* A parsed cairn_conflicts_list. */
 json_object *cairn_it_conflicts(cairn_store *store);
 
@@ -88,5 +98,16 @@ json_object *cairn_it_parse(const char *text);
 
 /* Sleeps `ms` milliseconds (ordering of clocks in tests; never a timing assertion). */
 void cairn_it_sleep_ms(long ms);
+
+/* Waits (20 ms between checks) until `condition` holds; fails naming `what` after `bound_ms`,
+ * an upper bound for "eventually", never a timing assertion. Needs "util/time.h". */
+#define CAIRN_IT_WAIT_FOR(condition, what, bound_ms) do { \
+	int64_t cairn_it_wait_until_ = cairn__time_monotonic_ms() + (bound_ms); \
+	while (!(condition)) { \
+		if (cairn__time_monotonic_ms() > cairn_it_wait_until_) \
+			fail_msg("gave up waiting for %s", what); \
+		cairn_it_sleep_ms(20); \
+	} \
+} while (0)
 
 #endif

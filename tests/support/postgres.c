@@ -16,6 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
 #include "support/postgres.h"
 
 #define MAX_ARGS 32
@@ -328,4 +333,20 @@ int cairn_test_pg_serve(pid_t *pid, int *port, const char *conninfo, const char 
 	fprintf(stderr, "cairn serve --postgres did not listen within 10 s\n");
 	cairn_test_pg_serve_stop(child, 1);
 	return -1;
+}
+
+int cairn_test_pg_run_group(cairn_test_pg **pg, const char *name,
+	const struct CMUnitTest *tests, size_t count)
+{
+	int rc = cairn_test_pg_start(pg);
+	int failed;
+
+	if (rc == 1)
+		return 0; /* skipped: the message says why */
+	if (rc != 0)
+		return 1;
+	failed = _cmocka_run_group_tests(name, tests, count, NULL, NULL);
+	cairn_test_pg_stop(*pg);
+	*pg = NULL;
+	return failed;
 }

@@ -42,4 +42,13 @@ int cairn_test_pg_serve(pid_t *pid, int *port, const char *conninfo, const char 
  * died of a signal. */
 int cairn_test_pg_serve_stop(pid_t pid, int kill_hard);
 
+/* The main of a test program whose cmocka group needs PostgreSQL: starts it into *pg, runs
+ * the group, stops it. Returns the group's result, 0 when PostgreSQL is not installed (a
+ * skip; the message says why), or 1 when it would not start. */
+struct CMUnitTest;
+int cairn_test_pg_run_group(cairn_test_pg **pg, const char *name,
+	const struct CMUnitTest *tests, size_t count);
+#define CAIRN_TEST_PG_RUN_GROUP(pg, tests) \
+	cairn_test_pg_run_group(&(pg), #tests, (tests), sizeof(tests) / sizeof((tests)[0]))
+
 #endif
