@@ -276,8 +276,9 @@ static int result_keys(batch_key **out, const PGresult *result, int a_column, in
 
 /* Reads every document and stored outcome the batch's writes name in one query each, and
  * loads their collections; the writes are then gathered (batch_exec). Leaves
- * batch->docs NULL (per-write reads) when two writes name one document or one mutation, or
- * the writes come from different clients: each write must then see the ones before it. */
+ * batch->docs NULL (per-write reads) for a single write, and when two writes name one
+ * document or one mutation, or the writes come from different clients: each write must then
+ * see the ones before it. */
 static int batch_prefetch(write_batch *batch, const cairn_storage_write *writes, size_t count)
 {
 	batch_key *keys = malloc((count + 1) * sizeof(*keys));
@@ -290,6 +291,8 @@ static int batch_prefetch(write_batch *batch, const cairn_storage_write *writes,
 
 	if (!keys)
 		return cairn__pg_oom();
+	if (count < 2)
+		goto done; /* one write: the same round trips per write, with prepared statements */
 	for (size_t i = 0; i < count; i++) {
 		const cairn_storage_write *write = &writes[i];
 		const char *client = write->client_id ? write->client_id : "";
