@@ -52,14 +52,18 @@ static const char *member_string(json_object *object, const char *key)
 	return value ? json_object_get_string(value) : "";
 }
 
-/* Waits (at most 30 s) until the status shows the replicator running in `state`. */
-static int wait_for_state(const char *dir, const char *store, const char *state)
+/* Waits (at most 30 s) until the status shows the replicator running in `state` with at
+ * least `pending` mutations pending (the replicator may record a state before it has seen
+ * a write made by another process). */
+static int wait_for_pending(const char *dir, const char *store, const char *state,
+	int pending)
 {
 	for (int i = 0; i < 300; i++) {
 		json_object *status = status_json(dir, store);
 		json_object *replicator = replicator_of(status);
 		int found = json_object_get_boolean(json_object_object_get(replicator, "running")) &&
-			strcmp(member_string(replicator, "state"), state) == 0;
+			strcmp(member_string(replicator, "state"), state) == 0 &&
+			json_object_get_int(json_object_object_get(replicator, "pending")) >= pending;
 
 		json_object_put(status);
 		if (found)
@@ -67,6 +71,11 @@ static int wait_for_state(const char *dir, const char *store, const char *state)
 		usleep(100 * 1000);
 	}
 	return 0;
+}
+
+static int wait_for_state(const char *dir, const char *store, const char *state)
+{
+	return wait_for_pending(dir, store, state, 0);
 }
 
 static pid_t start_watch(const char *dir, const char *store)
@@ -137,7 +146,7 @@ static void test_cli_status_replicator__shows_the_watching_process(void **state)
 		store, (char *)NULL);
 	assert_int_equal(result.status, 0);
 	cairn_cli_result_free(&result);
-	assert_true(wait_for_state(dir, store, "offline"));
+	assert_true(wait_for_pending(dir, store, "offline", 1));
 	status = status_json(dir, store);
 	replicator = replicator_of(status);
 	assert_int_equal(json_object_get_int(json_object_object_get(replicator, "pending")), 1);
