@@ -260,22 +260,6 @@ static int report(sync_session *session, cairn_sync_phase phase, uint64_t done, 
 	return 0;
 }
 
-static int count_pending(uint64_t *out, cairn_store *store)
-{
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_COUNT);
-	int rc;
-
-	*out = 0;
-	if (!stmt)
-		return cairn__error_code();
-	sqlite3_bind_text(stmt, 1, "pending", -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "counting the outbox");
-}
-
 /* Sends one batch and applies its reply. A request the server refuses as a whole (400, 413)
  * is retried one mutation at a time; a single mutation refused that way is parked as
  * rejected so it cannot block the outbox forever. */
@@ -443,7 +427,7 @@ static int push(sync_session *session)
 	if (configured > PUSH_MAX_BATCH)
 		configured = PUSH_MAX_BATCH;
 	batch_size = configured;
-	rc = count_pending(&total, session->store);
+	rc = cairn__store_count_outbox(&total, session->store, "pending");
 	if (rc != 0 || total == 0)
 		return rc;
 	/* Writers on other handles may keep adding to the outbox while we push: stop after

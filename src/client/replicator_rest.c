@@ -521,22 +521,6 @@ static int push_increment(cairn__push_tally *tally, cairn__rest_session *s,
 	return rc; /* attempts used up: it stays pending (not settled) */
 }
 
-static int count_pending(uint64_t *out, cairn_store *store)
-{
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_COUNT);
-	int rc;
-
-	*out = 0;
-	if (!stmt)
-		return cairn__error_code();
-	sqlite3_bind_text(stmt, 1, "pending", -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "counting the outbox");
-}
-
 int cairn__rest_report(cairn__rest_session *s, cairn_sync_phase phase, uint64_t done,
 	uint64_t total, int64_t started_ms)
 {
@@ -609,7 +593,7 @@ static int push(int *missing, cairn__rest_session *s)
 	*missing = 0;
 	if (!blocked)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory pushing changes");
-	rc = count_pending(&total, s->store);
+	rc = cairn__store_count_outbox(&total, s->store, "pending");
 	while (rc == 0 && total > 0 && rounds++ < 2 * total + 2 * REST_MAX_STALLED) {
 		cairn__mutation *batch = NULL;
 		cairn__push_tally tally;

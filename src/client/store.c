@@ -755,11 +755,12 @@ cleanup:
 
 /* ---- status ---- */
 
-static int count_rows(cairn_store *store, const char *state, uint64_t *out)
+int cairn__store_count_outbox(uint64_t *out, cairn_store *store, const char *state)
 {
 	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_COUNT);
 	int rc;
 
+	*out = 0;
 	if (!stmt)
 		return cairn__error_code();
 	sqlite3_bind_text(stmt, 1, state, -1, SQLITE_STATIC);
@@ -792,9 +793,9 @@ int cairn_store_status_get(cairn_store_status *out, cairn_store *store)
 		return cairn__error_set(CAIRN_EINVALID, "cairn_store_status_get needs an out "
 			"pointer and a store");
 	memset(out, 0, sizeof(*out));
-	rc = count_rows(store, "pending", &out->pending);
+	rc = cairn__store_count_outbox(&out->pending, store, "pending");
 	if (rc == 0)
-		rc = count_rows(store, "rejected", &out->rejected);
+		rc = cairn__store_count_outbox(&out->rejected, store, "rejected");
 	if (rc != 0)
 		return rc;
 	rc = sqlite3_prepare_v2(store->db, "SELECT count(*) FROM conflicts", -1, &stmt, NULL);

@@ -59,6 +59,8 @@ struct cairn_store {
 
 /* A reset statement ready for binding, or NULL with the error set. */
 sqlite3_stmt *cairn__store_stmt(cairn_store *store, cairn__stmt_id id);
+/* Counts outbox rows in `state` ("pending" or "rejected") into *out. */
+int cairn__store_count_outbox(uint64_t *out, cairn_store *store, const char *state);
 /* Maps a SQLite result to a CAIRN_E* code with a message naming `what`; returns the code. */
 int cairn__store_error(cairn_store *store, int sqlite_rc, const char *what);
 /* Runs a statement without result rows; 0 or a code. Resets it afterwards. */

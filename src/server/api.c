@@ -458,24 +458,30 @@ int cairn__api_require_database(cairn_api_request *ctx)
 	return rc;
 }
 
+int cairn__api_load_collection(cairn_api_request *ctx, cairn_storage_collection *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = cairn__api_require_database(ctx);
+	if (rc < 0)
+		return rc;
+	rc = ctx->api->backend->collection_get(out, ctx->api->storage, ctx->database_id,
+		ctx->collection_id);
+	if (rc == CAIRN_ENOTFOUND)
+		cairn__http_respond_error(ctx->response, 404, "collection_not_found",
+			"Collection with the requested ID '%s' could not be found.", ctx->collection_id);
+	else if (rc < 0)
+		cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
+	return rc;
+}
+
 int cairn__api_require_collection(cairn_api_request *ctx)
 {
 	cairn_storage_collection collection;
-	int rc = cairn__api_require_database(ctx);
+	int rc = cairn__api_load_collection(ctx, &collection);
 
-	if (rc < 0)
-		return rc;
-	memset(&collection, 0, sizeof(collection));
-	rc = ctx->api->backend->collection_get(&collection, ctx->api->storage, ctx->database_id,
-		ctx->collection_id);
 	cairn__storage_collection_clear(&collection);
-	if (rc == CAIRN_ENOTFOUND) {
-		cairn__http_respond_error(ctx->response, 404, "collection_not_found",
-			"Collection with the requested ID '%s' could not be found.", ctx->collection_id);
-		return rc;
-	}
-	if (rc < 0)
-		cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
 	return rc;
 }
 

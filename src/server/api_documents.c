@@ -38,27 +38,6 @@ static void respond_unauthorized(cairn_api_request *ctx)
 		CAIRN_PERMISSIONS_DENIED_MESSAGE);
 }
 
-/* Loads ctx's database and collection into *out (clear it afterwards, whatever the result),
- * answering 404 database_not_found / collection_not_found. Returns 0 or a negative code
- * after having responded. */
-static int load_collection(cairn_api_request *ctx, cairn_storage_collection *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = cairn__api_require_database(ctx);
-	if (rc < 0)
-		return rc;
-	rc = ctx->api->backend->collection_get(out, ctx->api->storage, ctx->database_id,
-		ctx->collection_id);
-	if (rc == CAIRN_ENOTFOUND)
-		cairn__http_respond_error(ctx->response, 404, "collection_not_found",
-			"Collection with the requested ID '%s' could not be found.", ctx->collection_id);
-	else if (rc < 0)
-		cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
-	return rc;
-}
-
 /* A non-key caller may only put roles it holds into permissions: else 401 and -1. */
 static int check_roles(cairn_api_request *ctx, json_object *permissions)
 {
@@ -334,7 +313,7 @@ void cairn__api_documents_list(cairn_api_request *ctx)
 	}
 	if (cairn__api_check_queries(ctx, queries, query_count) != 0)
 		goto cleanup;
-	if (load_collection(ctx, &collection) != 0)
+	if (cairn__api_load_collection(ctx, &collection) != 0)
 		goto cleanup;
 	/* Appwrite refuses a list outright when nothing could ever be readable. */
 	if (!collection.document_security && !cairn__permissions_allow(&ctx->caller,
@@ -455,7 +434,7 @@ void cairn__api_document_create(cairn_api_request *ctx)
 	if (cairn__api_take_id(ctx, ctx->body, "documentId", id) != 0 ||
 		cairn__api_take_permissions(ctx, ctx->body, "permissions", &permissions) != 0)
 		return;
-	if (load_collection(ctx, &collection) != 0 || check_roles(ctx, permissions) != 0)
+	if (cairn__api_load_collection(ctx, &collection) != 0 || check_roles(ctx, permissions) != 0)
 		goto cleanup;
 	if (take_data(ctx, 1, &fields) != 0)
 		goto cleanup;
@@ -497,7 +476,7 @@ void cairn__api_document_get(cairn_api_request *ctx)
 			"Invalid query: %s", cairn_error_last());
 		goto cleanup;
 	}
-	if (load_collection(ctx, &collection) != 0)
+	if (cairn__api_load_collection(ctx, &collection) != 0)
 		goto cleanup;
 	rc = ctx->api->backend->document_get(&record, ctx->api->storage, ctx->database_id,
 		ctx->collection_id, ctx->document_id);
@@ -569,7 +548,7 @@ void cairn__api_document_update(cairn_api_request *ctx)
 	if (cairn__api_take_permissions(ctx, ctx->body, "permissions", &given) != 0 ||
 		take_unmodified_since(ctx, &has_since, &since) != 0)
 		return;
-	if (load_collection(ctx, &collection) != 0 ||
+	if (cairn__api_load_collection(ctx, &collection) != 0 ||
 		take_update_permissions(ctx, given, &permissions) != 0)
 		goto cleanup;
 	if (take_data(ctx, 0, &fields) != 0)
@@ -626,7 +605,7 @@ void cairn__api_document_upsert(cairn_api_request *ctx)
 	if (cairn__api_take_permissions(ctx, ctx->body, "permissions", &given) != 0 ||
 		take_unmodified_since(ctx, &has_since, &since) != 0)
 		return;
-	if (load_collection(ctx, &collection) != 0 ||
+	if (cairn__api_load_collection(ctx, &collection) != 0 ||
 		take_update_permissions(ctx, given, &permissions) != 0)
 		goto cleanup;
 	if (take_data(ctx, 0, &fields) != 0)
@@ -684,7 +663,7 @@ void cairn__api_document_delete(cairn_api_request *ctx)
 	memset(&collection, 0, sizeof(collection));
 	if (take_unmodified_since(ctx, &has_since, &since) != 0)
 		return;
-	if (load_collection(ctx, &collection) == 0) {
+	if (cairn__api_load_collection(ctx, &collection) == 0) {
 		init_write(&write, ctx, CAIRN_WRITE_DELETE, ctx->document_id);
 		write.expect = has_since ? CAIRN_EXPECT_UNMODIFIED_SINCE : CAIRN_EXPECT_NONE;
 		write.unmodified_since = since;

@@ -208,15 +208,7 @@ static void change(cairn_api_request *ctx, int decrement)
 			"0-9, period, hyphen and underscore, not starting with a special char.");
 		return;
 	}
-	if (cairn__api_require_database(ctx) != 0)
-		return;
-	rc = ctx->api->backend->collection_get(&collection, ctx->api->storage, ctx->database_id,
-		ctx->collection_id);
-	if (rc == CAIRN_ENOTFOUND)
-		cairn__http_respond_error(ctx->response, 404, "collection_not_found",
-			"Collection with the requested ID '%s' could not be found.", ctx->collection_id);
-	else if (rc < 0)
-		cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
+	rc = cairn__api_load_collection(ctx, &collection);
 	for (int i = 0; rc == 0 && i < MAX_ATTEMPTS; i++) {
 		if (!attempt(ctx, &collection, &s))
 			goto cleanup;

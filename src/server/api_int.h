@@ -195,6 +195,8 @@ int cairn__api_status_for_code(int code);
  * after having responded. */
 int cairn__api_require_database(cairn_api_request *ctx);
 int cairn__api_require_collection(cairn_api_request *ctx);
+/* The same, keeping the collection in *out (clear it afterwards, whatever the result). */
+int cairn__api_load_collection(cairn_api_request *ctx, cairn_storage_collection *out);
 /* Checks an id from a body field or "unique()" (then writes a generated id into `out`).
  * On failure responds 400 general_argument_invalid naming `param` and returns -1. */
 int cairn__api_take_id(cairn_api_request *ctx, json_object *body, const char *param,

@@ -107,25 +107,6 @@ static void respond_oom(cairn_api_request *ctx)
 	cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
 }
 
-/* Loads ctx's collection (404s answered). 0 or negative after responding. */
-static int load(cairn_api_request *ctx, cairn_storage_collection *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = cairn__api_require_database(ctx);
-	if (rc < 0)
-		return rc;
-	rc = ctx->api->backend->collection_get(out, ctx->api->storage, ctx->database_id,
-		ctx->collection_id);
-	if (rc == CAIRN_ENOTFOUND)
-		cairn__http_respond_error(ctx->response, 404, "collection_not_found",
-			"Collection with the requested ID '%s' could not be found.", ctx->collection_id);
-	else if (rc < 0)
-		cairn__api_respond_storage_error(ctx, rc, "collection_not_found", NULL);
-	return rc;
-}
-
 /* The element of `array` whose "key" is `key`, and its index, or NULL. */
 static json_object *find_key(json_object *array, const char *key, size_t *index)
 {
@@ -368,7 +349,7 @@ static void add_and_respond(cairn_api_request *ctx, const char *part, json_objec
 	json_object *schema = NULL;
 	int rc;
 
-	if (load(ctx, &collection) != 0)
+	if (cairn__api_load_collection(ctx, &collection) != 0)
 		goto cleanup;
 	pthread_mutex_lock(&schema_lock);
 	schema = schema_load(ctx->api, &collection);
@@ -415,7 +396,7 @@ static void respond_schema_part(cairn_api_request *ctx, const char *part, const 
 	json_object *schema = NULL;
 	json_object *entries;
 
-	if (load(ctx, &collection) != 0)
+	if (cairn__api_load_collection(ctx, &collection) != 0)
 		goto cleanup;
 	schema = schema_load(ctx->api, &collection);
 	if (!schema) {
@@ -466,7 +447,7 @@ static void change_schema_part(cairn_api_request *ctx, const char *part, const c
 
 	if (update && cairn__api_body_failed(ctx))
 		return;
-	if (load(ctx, &collection) != 0) {
+	if (cairn__api_load_collection(ctx, &collection) != 0) {
 		cairn__storage_collection_clear(&collection);
 		return;
 	}
