@@ -1,5 +1,6 @@
-/* realtime.c: the realtime API: sessions and their subscriptions (all three Appwrite SDK
- * generations), channel matching, and events built from the change feed after each write. */
+/* realtime.c: the realtime API's sessions: their subscriptions (all three Appwrite SDK
+ * generations), messages, and who is connected (lookups on workers, log-outs, expiry);
+ * events and their delivery are in realtime_feed.c. */
 #include "server/realtime.h"
 
 #include <ctype.h>
@@ -19,81 +20,8 @@
 #include "util/query.h"
 #include "util/time.h"
 
-#define MAX_SUBSCRIPTIONS 100     /* per session */
-#define MAX_CHANNELS 100          /* per subscription */
-#define MAX_MESSAGE_DEPTH 8
-#define FEED_PAGE 1000
-#define MAX_DATABASES 256         /* published positions kept; more are re-read from 0 */
-#define MAX_HELD 64               /* messages waiting for a session lookup, per session */
-#define SWEEP_MS 30000            /* re-checking live sessions against shared storage */
+#include "server/realtime_int.h"
 
-/* One document event, built on a worker; shared by every session that matches it. */
-typedef struct event {
-	struct event *next;
-	char *inner;           /* the data object's members except "subscriptions" */
-	char **channels;
-	size_t channel_count;
-	size_t payload_start;  /* the payload's JSON text: inner[payload_start, +payload_length) */
-	size_t payload_length;
-	int deleted;           /* a tombstone: its payload has no fields to filter on */
-	json_object *document; /* the payload parsed, on the loop thread, once a filter needs it */
-	int document_failed;
-	json_object *readers;  /* roles that may read the document (permissions.c); a delete's
-	                        * are those it had. NULL: nobody but keys */
-} event;
-
-typedef struct {
-	char id[64];
-	char **channels;
-	size_t channel_count;
-	json_object *queries;  /* array of Query strings (kept and echoed) */
-	cairn_query *filter;   /* the queries parsed: events must pass them (NULL: all pass) */
-} subscription;
-
-struct cairn_realtime_session {
-	cairn_realtime_session *prev, *next;
-	void *connection;
-	subscription *subscriptions;
-	size_t subscription_count;
-	cairn_api_caller caller;   /* who is connected: events are those it may read */
-	/* Who is connected is looked up on a worker (docs/security.md, "Realtime"); messages
-	 * that arrive meanwhile are held and handled in order once the answer is back. */
-	struct lookup *lookup;     /* the lookup in flight, or NULL */
-	struct held_message *held, *held_tail;
-	size_t held_count;
-	int connecting;            /* `connected` waits for the upgrade's lookup: no events yet */
-	int closed;                /* the connection is gone: freed when the lookup returns */
-};
-
-typedef struct {
-	char id[64];
-	int64_t sequence;      /* the last change published */
-} position;
-
-struct cairn_realtime {
-	const cairn_storage_backend *backend;
-	cairn_storage *storage;
-	char *project;
-	cairn_realtime_io io;
-
-	pthread_mutex_t publish_lock; /* one publisher reads the feed at a time */
-	position positions[MAX_DATABASES];
-	size_t position_count;
-
-	pthread_mutex_t queue_lock;   /* guards the event queue */
-	event *queue_head, *queue_tail;
-
-	cairn_realtime_session *sessions; /* loop thread only */
-	atomic_int session_count;     /* the length of `sessions`, read by publishers */
-	cairn_api *api;               /* resolves sessions and keys; NULL: all are guests */
-	int watching;                 /* the backend's watcher calls on_storage_change */
-	struct ended_session *ended;  /* log-outs waiting for the loop (under queue_lock) */
-	unsigned long ended_generation; /* loop: bumped whenever log-outs are applied */
-	int64_t last_sweep_ms;        /* loop: the last cross-instance session check */
-	int sweeping;                 /* loop: a check is on a worker */
-};
-
-static void apply_ended(cairn_realtime *realtime, struct ended_session *list);
 
 /* ---- small helpers ---- */
 
@@ -106,7 +34,7 @@ static void strings_free(char **strings, size_t count)
 	free(strings);
 }
 
-static int strings_add(char ***strings, size_t *count, const char *value)
+int cairn__realtime_strings_add(char ***strings, size_t *count, const char *value)
 {
 	char **grown;
 	size_t i;
@@ -125,7 +53,7 @@ static int strings_add(char ***strings, size_t *count, const char *value)
 	return 0;
 }
 
-static void event_free(event *e)
+void cairn__realtime_event_free(event *e)
 {
 	if (!e)
 		return;
@@ -144,7 +72,7 @@ static void subscription_clear(subscription *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int send_text(cairn_realtime *realtime, cairn_realtime_session *session,
+int cairn__realtime_send_text(cairn_realtime *realtime, cairn_realtime_session *session,
 	const char *text)
 {
 	if (!realtime->io.send || !text)
@@ -163,7 +91,7 @@ static void send_error(cairn_realtime *realtime, cairn_realtime_session *session
 	cairn__text_append_json_string(&text, message);
 	cairn__text_append_cstr(&text, "}}");
 	frame = cairn__text_take(&text);
-	send_text(realtime, session, frame);
+	cairn__realtime_send_text(realtime, session, frame);
 	free(frame);
 	if (code == 1008 && realtime->io.close)
 		realtime->io.close(session->connection, 1008);
@@ -220,11 +148,11 @@ void cairn__realtime_free(cairn_realtime *realtime)
 	cairn__realtime_watch(realtime, 0);
 	while (realtime->sessions)
 		cairn__realtime_close(realtime, realtime->sessions);
-	apply_ended(realtime, realtime->ended);
+	cairn__realtime_apply_ended(realtime, realtime->ended);
 	for (e = realtime->queue_head; e;) {
 		event *next = e->next;
 
-		event_free(e);
+		cairn__realtime_event_free(e);
 		e = next;
 	}
 	pthread_mutex_destroy(&realtime->publish_lock);
@@ -312,7 +240,7 @@ static int queries_parse(cairn_query **out, json_object *queries)
 /* An event passes a subscription's queries when its document does. A delete's payload has
  * no fields left to test, so deletes pass (a client ignores a delete of a document it never
  * had). The payload is parsed once per event, on the loop thread, and only when needed. */
-static int event_passes(event *e, const cairn_query *filter)
+int cairn__realtime_event_passes(event *e, const cairn_query *filter)
 {
 	if (!filter || e->deleted)
 		return 1;
@@ -414,7 +342,7 @@ static int subscribe_from_url(cairn_realtime_session *session, const char *query
 			goto cleanup;
 		}
 		if (strcmp(key, "channels[]") == 0 || strcmp(key, "channels") == 0) {
-			if (*value && strings_add(&channels, &channel_count, value) < 0) {
+			if (*value && cairn__realtime_strings_add(&channels, &channel_count, value) < 0) {
 				free(key);
 				free(value);
 				goto cleanup;
@@ -443,7 +371,7 @@ static int subscribe_from_url(cairn_realtime_session *session, const char *query
 					if (!s && slot >= 0 && slot < MAX_SUBSCRIPTIONS)
 						s = subscription_add(session, slot_id);
 					if (s && s->channel_count < MAX_CHANNELS &&
-						strings_add(&s->channels, &s->channel_count, key) < 0) {
+						cairn__realtime_strings_add(&s->channels, &s->channel_count, key) < 0) {
 						free(key);
 						free(value);
 						goto cleanup;
@@ -466,7 +394,7 @@ static int subscribe_from_url(cairn_realtime_session *session, const char *query
 		if (!s)
 			goto cleanup;
 		for (i = 0; i < channel_count && i < MAX_CHANNELS; i++) {
-			if (strings_add(&s->channels, &s->channel_count, channels[i]) < 0)
+			if (cairn__realtime_strings_add(&s->channels, &s->channel_count, channels[i]) < 0)
 				goto cleanup;
 		}
 	}
@@ -489,7 +417,7 @@ cleanup:
 	return rc;
 }
 
-static void append_strings(cairn_text *text, char **strings, size_t count)
+void cairn__realtime_append_strings(cairn_text *text, char **strings, size_t count)
 {
 	size_t i;
 
@@ -507,7 +435,7 @@ static void append_subscription(cairn_text *text, const subscription *s)
 	cairn__text_append_cstr(text, "{\"subscriptionId\":");
 	cairn__text_append_json_string(text, s->id);
 	cairn__text_append_cstr(text, ",\"channels\":");
-	append_strings(text, s->channels, s->channel_count);
+	cairn__realtime_append_strings(text, s->channels, s->channel_count);
 	cairn__text_append_cstr(text, ",\"queries\":");
 	if (s->queries)
 		cairn__text_append_json(text, s->queries);
@@ -609,7 +537,7 @@ static void send_connected(cairn_realtime *realtime, cairn_realtime_session *ses
 
 		for (i = 0; i < session->subscription_count; i++) {
 			for (j = 0; j < session->subscriptions[i].channel_count; j++)
-				strings_add(&all, &all_count, session->subscriptions[i].channels[j]);
+				cairn__realtime_strings_add(&all, &all_count, session->subscriptions[i].channels[j]);
 		}
 		for (j = 0; j < all_count; j++) {
 			if (j)
@@ -628,7 +556,7 @@ static void send_connected(cairn_realtime *realtime, cairn_realtime_session *ses
 	append_user(&text, session);
 	cairn__text_append_cstr(&text, "}}");
 	frame = cairn__text_take(&text);
-	send_text(realtime, session, frame);
+	cairn__realtime_send_text(realtime, session, frame);
 	free(frame);
 }
 
@@ -728,7 +656,7 @@ static void on_subscribe(cairn_realtime *realtime, cairn_realtime_session *sessi
 			return;
 		}
 		for (j = 0; j < json_object_array_length(channels); j++)
-			strings_add(&s->channels, &s->channel_count,
+			cairn__realtime_strings_add(&s->channels, &s->channel_count,
 				json_object_get_string(json_object_array_get_idx(channels, j)));
 		s->queries = queries ? json_object_get(queries) : NULL;
 		if (queries_parse(&s->filter, s->queries) < 0) {
@@ -742,7 +670,7 @@ static void on_subscribe(cairn_realtime *realtime, cairn_realtime_session *sessi
 	}
 	cairn__text_append_cstr(&text, "]}}");
 	frame = cairn__text_take(&text);
-	send_text(realtime, session, frame);
+	cairn__realtime_send_text(realtime, session, frame);
 	free(frame);
 }
 
@@ -780,7 +708,7 @@ static void on_unsubscribe(cairn_realtime *realtime, cairn_realtime_session *ses
 	}
 	cairn__text_append_cstr(&text, "]}}");
 	frame = cairn__text_take(&text);
-	send_text(realtime, session, frame);
+	cairn__realtime_send_text(realtime, session, frame);
 	free(frame);
 }
 
@@ -840,11 +768,10 @@ static void authenticated(cairn_realtime *realtime, cairn_realtime_session *sess
 	append_user(&text, session);
 	cairn__text_append_cstr(&text, "}}");
 	frame = cairn__text_take(&text);
-	send_text(realtime, session, frame);
+	cairn__realtime_send_text(realtime, session, frame);
 	free(frame);
 }
 
-static void maybe_sweep(cairn_realtime *realtime);
 
 static void handle_message(cairn_realtime *realtime, cairn_realtime_session *session,
 	const char *text, size_t length)
@@ -859,8 +786,8 @@ static void handle_message(cairn_realtime *realtime, cairn_realtime_session *ses
 	}
 	json_object_object_get_ex(message, "data", &data);
 	if (strcmp(type, "ping") == 0) {
-		send_text(realtime, session, "{\"type\":\"pong\"}");
-		maybe_sweep(realtime); /* SDKs ping every 20 s: a clock for the session check */
+		cairn__realtime_send_text(realtime, session, "{\"type\":\"pong\"}");
+		cairn__realtime_maybe_sweep(realtime); /* SDKs ping every 20 s: a clock for the session check */
 	} else if (strcmp(type, "subscribe") == 0)
 		on_subscribe(realtime, session, data);
 	else if (strcmp(type, "unsubscribe") == 0)
@@ -922,7 +849,7 @@ static void session_free(cairn_realtime_session *session)
 	free(session);
 }
 
-static void become_guest(cairn_realtime_session *session)
+void cairn__realtime_become_guest(cairn_realtime_session *session)
 {
 	memset(&session->caller, 0, sizeof(session->caller));
 	session->caller.kind = CAIRN_CALLER_GUEST;
@@ -1084,7 +1011,7 @@ failed:
 }
 
 /* Turns the connections of the ended sessions in `list` into guests; frees the list. */
-static void apply_ended(cairn_realtime *realtime, ended_session *list)
+void cairn__realtime_apply_ended(cairn_realtime *realtime, ended_session *list)
 {
 	if (!list)
 		return;
@@ -1098,7 +1025,7 @@ static void apply_ended(cairn_realtime *realtime, ended_session *list)
 			if (session->caller.kind == CAIRN_CALLER_USER &&
 				strcmp(session->caller.user_id, e->user_id) == 0 &&
 				(!e->session_id[0] || strcmp(session->caller.session_id, e->session_id) == 0))
-				become_guest(session);
+				cairn__realtime_become_guest(session);
 		}
 		free(e);
 	}
@@ -1145,7 +1072,7 @@ static void sweep_done(void *arg)
 	sweep *w = arg;
 
 	w->realtime->sweeping = 0;
-	apply_ended(w->realtime, w->gone);
+	cairn__realtime_apply_ended(w->realtime, w->gone);
 	while (w->checked) {
 		ended_session *next = w->checked->next;
 
@@ -1157,7 +1084,7 @@ static void sweep_done(void *arg)
 
 /* Every SWEEP_MS at most, when storage may be shared with other instances (the backend has
  * a watcher): checks every connected user's session on a worker. */
-static void maybe_sweep(cairn_realtime *realtime)
+void cairn__realtime_maybe_sweep(cairn_realtime *realtime)
 {
 	int64_t now = cairn__time_now_ms();
 	cairn_realtime_session *session;
@@ -1187,381 +1114,4 @@ static void maybe_sweep(cairn_realtime *realtime)
 		return;
 	}
 	realtime->sweeping = 1;
-}
-
-/* ---- events ---- */
-
-static int subscription_matches(const subscription *s, event *e)
-{
-	size_t i, j;
-
-	for (i = 0; i < s->channel_count; i++) {
-		for (j = 0; j < e->channel_count; j++) {
-			if (strcmp(s->channels[i], e->channels[j]) == 0)
-				return event_passes(e, s->filter);
-		}
-	}
-	return 0;
-}
-
-void cairn__realtime_dispatch(cairn_realtime *realtime)
-{
-	event *list;
-	ended_session *ended;
-	int64_t now = cairn__time_now_ms();
-
-	pthread_mutex_lock(&realtime->queue_lock);
-	list = realtime->queue_head;
-	realtime->queue_head = realtime->queue_tail = NULL;
-	ended = realtime->ended; /* log-outs committed before these events were read */
-	realtime->ended = NULL;
-	pthread_mutex_unlock(&realtime->queue_lock);
-	apply_ended(realtime, ended);
-	if (list)
-		maybe_sweep(realtime);
-	while (list) {
-		event *e = list;
-		cairn_realtime_session *session, *next;
-
-		list = e->next;
-		for (session = realtime->sessions; session; session = next) {
-			cairn_text text = { 0 };
-			int matched = 0;
-			size_t i;
-			char *frame;
-
-			next = session->next;
-			if (session->connecting)
-				continue; /* `connected` comes first; events before it are not replayed */
-			if (session->caller.kind == CAIRN_CALLER_USER && session->caller.expires_at <= now)
-				become_guest(session); /* the session expired: what a guest may read */
-			if (!cairn__permissions_holds_any(&session->caller, e->readers))
-				continue;
-			for (i = 0; i < session->subscription_count; i++) {
-				if (!subscription_matches(&session->subscriptions[i], e))
-					continue;
-				if (!matched)
-					cairn__text_append_cstr(&text, "{\"type\":\"event\",\"data\":{");
-				cairn__text_append_cstr(&text, matched ? "," : "");
-				if (!matched) {
-					cairn__text_append_cstr(&text, e->inner);
-					cairn__text_append_cstr(&text, ",\"subscriptions\":[");
-				}
-				cairn__text_append_json_string(&text, session->subscriptions[i].id);
-				matched = 1;
-			}
-			if (!matched)
-				continue;
-			cairn__text_append_cstr(&text, "]}}");
-			frame = cairn__text_take(&text);
-			send_text(realtime, session, frame);
-			free(frame);
-		}
-		event_free(e);
-	}
-}
-
-typedef struct {
-	cairn_realtime *realtime;
-	const char *database;
-	int64_t previous;      /* the change published before the next one */
-	event *head, *tail;
-	int failed;
-	cairn_storage_collection collection; /* the last change's collection, for its readers */
-	int collection_found;                /* 1 when `collection` holds it */
-} feed_state;
-
-/* Who may read the document of a change: its collection's read roles, plus its own when
- * the collection has documentSecurity (a tombstone keeps the permissions it had). A
- * collection that is gone: nobody but keys. Worker thread. */
-static json_object *event_readers(feed_state *state, const cairn_storage_record *record)
-{
-	cairn_storage *storage = state->realtime->storage;
-
-	if (!state->collection.id || strcmp(state->collection.id, record->collection_id) != 0) {
-		cairn__storage_collection_clear(&state->collection);
-		state->collection_found = state->realtime->backend->collection_get(
-			&state->collection, storage, state->database, record->collection_id) == 0;
-		if (!state->collection_found) {
-			cairn__storage_collection_clear(&state->collection);
-			/* Remember the miss by id so a run of its changes asks once. */
-			state->collection.id = strdup(record->collection_id);
-		}
-	}
-	if (!state->collection_found)
-		return json_object_new_array();
-	return cairn__permissions_read_roles(&state->collection, record->permissions);
-}
-
-static int add_channel(event *e, const char *fmt, const char *a, const char *b, const char *c,
-	const char *action)
-{
-	char name[256];
-	int n = snprintf(name, sizeof(name), fmt, a, b, c);
-
-	if (n < 0 || (size_t)n >= sizeof(name) - 16)
-		return 0;
-	if (strings_add(&e->channels, &e->channel_count, name) < 0)
-		return -1;
-	snprintf(name + n, sizeof(name) - (size_t)n, ".%s", action);
-	return strings_add(&e->channels, &e->channel_count, name);
-}
-
-/* Builds the event of one change (worker thread). */
-static int feed_each(const cairn_storage_record *record, size_t approx_bytes, void *payload)
-{
-	feed_state *state = payload;
-	const char *d = state->database, *c = record->collection_id, *id = record->id;
-	const char *action = record->deleted ? "delete" :
-		record->created_at == record->updated_at ? "create" : "update";
-	cairn_text text = { 0 };
-	char timestamp[CAIRN_TIME_TEXT_SIZE];
-	event *e;
-	size_t i;
-
-	(void)approx_bytes;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		goto failed;
-	if (add_channel(e, "documents", "", "", "", action) < 0 ||
-		add_channel(e, "databases.%s.collections.%s.documents", d, c, "", action) < 0 ||
-		add_channel(e, "databases.%s.collections.%s.documents.%s", d, c, id, action) < 0 ||
-		add_channel(e, "rows", "", "", "", action) < 0 ||
-		add_channel(e, "databases.%s.tables.%s.rows", d, c, "", action) < 0 ||
-		add_channel(e, "databases.%s.tables.%s.rows.%s", d, c, id, action) < 0 ||
-		add_channel(e, "tablesdb.%s.tables.%s.rows", d, c, "", action) < 0 ||
-		add_channel(e, "tablesdb.%s.tables.%s.rows.%s", d, c, id, action) < 0)
-		goto failed;
-	cairn__text_append_cstr(&text, "\"events\":[");
-	{
-		/* Appwrite's order: the full event, wildcard forms, then without the action, each
-		 * followed by its tables/rows mirror. */
-		const char *forms[][2] = {
-			{ "databases.%1$s.collections.%2$s.documents.%3$s.%4$s",
-			  "databases.%1$s.tables.%2$s.rows.%3$s.%4$s" },
-			{ "databases.*.collections.*.documents.*.%4$s",
-			  "databases.*.tables.*.rows.*.%4$s" },
-			{ "databases.%1$s.collections.*.documents.*.%4$s",
-			  "databases.%1$s.tables.*.rows.*.%4$s" },
-			{ "databases.%1$s.collections.%2$s.documents.*.%4$s",
-			  "databases.%1$s.tables.%2$s.rows.*.%4$s" },
-			{ "databases.%1$s.collections.%2$s.documents.%3$s",
-			  "databases.%1$s.tables.%2$s.rows.%3$s" },
-			{ "databases.%1$s.collections.%2$s", "databases.%1$s.tables.%2$s" },
-		};
-		for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-			char name[256];
-			int k;
-
-			for (k = 0; k < 2; k++) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-				snprintf(name, sizeof(name), forms[i][k], d, c, id, action);
-#pragma GCC diagnostic pop
-				if (i || k)
-					cairn__text_append_cstr(&text, ",");
-				cairn__text_append_json_string(&text, name);
-			}
-		}
-		{
-			char name[128];
-
-			snprintf(name, sizeof(name), "databases.%s", d);
-			cairn__text_append_cstr(&text, ",");
-			cairn__text_append_json_string(&text, name);
-		}
-	}
-	cairn__text_append_cstr(&text, "],\"channels\":");
-	append_strings(&text, e->channels, e->channel_count);
-	cairn__time_format(record->updated_at, timestamp);
-	cairn__text_append_cstr(&text, ",\"timestamp\":");
-	cairn__text_append_json_string(&text, timestamp);
-	cairn__text_append_cstr(&text, ",\"payload\":");
-	e->payload_start = text.length;
-	cairn__text_append_document(&text, record);
-	e->payload_length = text.length - e->payload_start;
-	e->deleted = record->deleted;
-	e->readers = event_readers(state, record);
-	if (!e->readers)
-		goto failed;
-	/* Our client's gap detector: each event names the change published before it in the
-	 * same database; a client that did not see that one pulls (docs/protocol.md). */
-	cairn__text_appendf(&text, ",\"$changeSequence\":%lld,\"$previousChangeSequence\":%lld",
-		(long long)record->version, (long long)state->previous);
-	e->inner = cairn__text_take(&text);
-	if (!e->inner)
-		goto failed;
-	state->previous = record->version;
-	if (state->tail)
-		state->tail->next = e;
-	else
-		state->head = e;
-	state->tail = e;
-	return 0;
-failed:
-	cairn__text_clear(&text);
-	event_free(e);
-	state->failed = 1;
-	return 1;
-}
-
-typedef struct {
-	char ids[MAX_DATABASES][64];
-	int64_t sequences[MAX_DATABASES];
-	size_t count;
-} database_list;
-
-static int list_database(const cairn_storage_database *database, void *payload)
-{
-	database_list *list = payload;
-
-	if (list->count >= MAX_DATABASES)
-		return 0;
-	snprintf(list->ids[list->count], sizeof(list->ids[0]), "%s", database->id);
-	list->sequences[list->count++] = database->last_sequence;
-	return 0;
-}
-
-static position *position_of(cairn_realtime *realtime, const char *database)
-{
-	size_t i;
-
-	for (i = 0; i < realtime->position_count; i++) {
-		if (strcmp(realtime->positions[i].id, database) == 0)
-			return &realtime->positions[i];
-	}
-	if (realtime->position_count >= MAX_DATABASES)
-		return NULL;
-	snprintf(realtime->positions[i].id, sizeof(realtime->positions[i].id), "%s", database);
-	realtime->positions[i].sequence = 0; /* a new database: everything in it is news */
-	realtime->position_count++;
-	return &realtime->positions[i];
-}
-
-void cairn__realtime_publish(cairn_realtime *realtime)
-{
-	database_list *list = calloc(1, sizeof(*list));
-	event *head = NULL, *tail = NULL;
-	size_t i;
-
-	if (!list)
-		return;
-	if (!realtime->backend->database_list || !realtime->backend->changes) {
-		free(list);
-		return;
-	}
-	pthread_mutex_lock(&realtime->publish_lock);
-	if (realtime->backend->database_list(realtime->storage, list_database, list) < 0)
-		goto cleanup;
-	for (i = 0; i < list->count; i++) {
-		position *p = position_of(realtime, list->ids[i]);
-		int more = 1;
-
-		/* Behind what we published: the database was deleted and made again. */
-		if (p && list->sequences[i] < p->sequence)
-			p->sequence = 0;
-		if (!p || list->sequences[i] <= p->sequence)
-			continue;
-		/* Nobody to tell: skip building the events (during a bulk push they were a third
-		 * of the server's work). A client that connects later pulls on connect, and an
-		 * event whose $previousChangeSequence it has not seen makes it pull. */
-		if (atomic_load(&realtime->session_count) == 0) {
-			p->sequence = list->sequences[i];
-			continue;
-		}
-		while (more) {
-			feed_state state;
-
-			memset(&state, 0, sizeof(state));
-			state.realtime = realtime;
-			state.database = list->ids[i];
-			state.previous = p->sequence;
-			more = 0;
-			int feed_rc = realtime->backend->changes(realtime->storage, list->ids[i],
-				p->sequence, NULL, 0, FEED_PAGE, feed_each, &state, &more);
-
-			cairn__storage_collection_clear(&state.collection);
-			if (feed_rc < 0 || state.failed) {
-				event *e = state.head;
-
-				while (e) {
-					event *next = e->next;
-
-					event_free(e);
-					e = next;
-				}
-				more = 0;
-				break;
-			}
-			if (!state.head)
-				break;
-			p->sequence = state.previous;
-			if (tail)
-				tail->next = state.head;
-			else
-				head = state.head;
-			tail = state.tail;
-		}
-	}
-cleanup:
-	/* Queued before the publish lock is let go: a publisher that read later changes (a
-	 * worker, the watcher thread) cannot queue them ahead of these. */
-	if (head) {
-		pthread_mutex_lock(&realtime->queue_lock);
-		if (realtime->queue_tail)
-			realtime->queue_tail->next = head;
-		else
-			realtime->queue_head = head;
-		realtime->queue_tail = tail;
-		pthread_mutex_unlock(&realtime->queue_lock);
-	}
-	pthread_mutex_unlock(&realtime->publish_lock);
-	free(list);
-	if (head && realtime->io.wake)
-		realtime->io.wake(realtime->io.transport);
-}
-
-/* ---- other instances' commits (the backend's watcher thread) ---- */
-
-static void on_storage_change(const char *database_id, int64_t sequence, void *payload)
-{
-	cairn_realtime *realtime = payload;
-
-	if (database_id) {
-		size_t i;
-		int known = 0;
-
-		/* Our own commits come back too: skip what a worker has already published. */
-		pthread_mutex_lock(&realtime->publish_lock);
-		for (i = 0; i < realtime->position_count; i++) {
-			if (strcmp(realtime->positions[i].id, database_id) == 0) {
-				known = realtime->positions[i].sequence >= sequence;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&realtime->publish_lock);
-		if (known)
-			return;
-	}
-	cairn__realtime_publish(realtime);
-}
-
-int cairn__realtime_watch(cairn_realtime *realtime, int on)
-{
-	int rc;
-
-	if (!realtime->backend->watch)
-		return 0;
-	if (!on) {
-		if (realtime->watching)
-			realtime->backend->watch(realtime->storage, NULL, NULL);
-		realtime->watching = 0;
-		return 0;
-	}
-	if (realtime->watching)
-		return 0;
-	rc = realtime->backend->watch(realtime->storage, on_storage_change, realtime);
-	if (rc == 0)
-		realtime->watching = 1;
-	return rc;
 }
