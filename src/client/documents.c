@@ -232,24 +232,13 @@ int cairn__outbox_insert(cairn_store *store, const char *op, const char *collect
 static int view_save_text(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, const char *data, size_t data_length)
 {
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_DOC_UPSERT);
-	const char *rights;
 	size_t rights_length = 0;
+	const char *rights = cairn__json_text(view->permissions, &rights_length);
 
-	if (!stmt)
-		return cairn__error_code();
-	rights = cairn__json_text(view->permissions, &rights_length);
 	if (!rights)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing a document");
-	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, 0);
-	sqlite3_bind_text(stmt, 5, view->created_at, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, view->updated_at, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 7, rights, (int)rights_length, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 8, 1);
-	return cairn__store_step_done(store, stmt, "writing a document");
+	return cairn__view_save_text(store, collection, id, view, data, data_length, rights,
+		rights_length, 1);
 }
 
 /* Prints the new view and the outbox payload once each (a put without counters has the same

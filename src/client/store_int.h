@@ -128,6 +128,11 @@ int cairn__view_load_server(cairn__view *view, cairn__server_meta *meta, cairn_s
  * no row at all. */
 int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, int pending);
+/* Writes a live row to docs whose fields and permissions are already printed (`pending`
+ * as in cairn__view_save): saves printing them a second time on hot paths. */
+int cairn__view_save_text(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length, int pending);
 /* Recomputes docs for one document: server copy + every pending mutation folded in order. */
 int cairn__view_recompute(cairn_store *store, const char *collection, const char *id);
 

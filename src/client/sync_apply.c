@@ -177,22 +177,10 @@ static int view_set_server(cairn_store *store, const char *collection, const cha
 	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
 	size_t permissions_length)
 {
-	sqlite3_stmt *stmt;
-
 	if (!view->exists)
 		return cairn__view_save(store, collection, id, view, 0); /* removes the row */
-	stmt = cairn__store_stmt(store, STMT_DOC_UPSERT);
-	if (!stmt)
-		return cairn__error_code();
-	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, 0);
-	sqlite3_bind_text(stmt, 5, view->created_at, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, view->updated_at, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 7, permissions, (int)permissions_length, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 8, 0);
-	return cairn__store_step_done(store, stmt, "writing a document");
+	return cairn__view_save_text(store, collection, id, view, data, data_length, permissions,
+		permissions_length, 0);
 }
 
 /* Writes the server copy: `document` is an Appwrite Document model, or NULL for a tombstone.

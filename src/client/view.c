@@ -242,6 +242,25 @@ int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 	return cairn__store_step_done(store, stmt, "writing a document");
 }
 
+int cairn__view_save_text(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length, int pending)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_DOC_UPSERT);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, 0);
+	sqlite3_bind_text(stmt, 5, view->created_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, view->updated_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, permissions, (int)permissions_length, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 8, pending ? 1 : 0);
+	return cairn__store_step_done(store, stmt, "writing a document");
+}
+
 int cairn__view_apply_counted(cairn__view *view, const char *op, json_object *payload,
 	json_object *permissions, int64_t at_ms, json_object *counters)
 {
