@@ -324,8 +324,9 @@ static int fold_pending(cairn__view *view, int64_t *last_hlc, cairn_store *store
 	const char *collection, const char *id, json_object *counters)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = prepare(&stmt, store, "SELECT op, payload, permissions, created_at, hlc FROM "
-		"outbox WHERE collection = ?1 AND doc_id = ?2 AND state = 'pending' ORDER BY seq",
+	int rc = prepare(&stmt, store, "SELECT op, " CAIRN__OUTBOX_PAYLOAD_SQL ", permissions, "
+		"created_at, hlc FROM outbox WHERE collection = ?1 AND doc_id = ?2 "
+		"AND state = 'pending' ORDER BY seq",
 		"reading the outbox");
 
 	if (rc != 0)

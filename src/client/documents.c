@@ -1,5 +1,6 @@
 /* documents.c: the document calls of the public API: put, patch and delete (each one
  * transaction with its outbox entry), get, and local queries over the view. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,6 @@
 #include "util/id.h"
 #include "util/json.h"
 #include "util/query.h"
-
-/* A fresh mutation id can collide with an existing one only if two ids share a millisecond
- * and 28 random bits; retrying a few times makes that practically impossible. */
-#define MUTATION_ID_ATTEMPTS 4
 
 static int check_target(cairn_store *store, const char *collection, const char *id)
 {
@@ -170,48 +167,70 @@ static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *s
 	return 0;
 }
 
-/* cairn__outbox_insert with the payload already printed (`payload` NULL: none). */
+/* The seq the next outbox row gets (inside the write transaction): one past the newest, as
+ * SQLite would pick it, so that the row's mutation id can carry it. */
+static int next_outbox_seq(int64_t *out, cairn_store *store)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_LAST_SEQ);
+	int rc;
+
+	*out = 1;
+	if (!stmt)
+		return cairn__error_code();
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) < INT64_MAX)
+		*out = sqlite3_column_int64(stmt, 0) + 1;
+	else if (rc == SQLITE_ROW)
+		*out = 0; /* none left above: SQLite picks one */
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW)
+		return cairn__store_error(store, rc, "reading the outbox");
+	return 0;
+}
+
+/* cairn__outbox_insert with the payload already printed (`payload` NULL: none). The
+ * mutation id carries the row's seq: the row is found by it without an index on the id
+ * (cairn__mutation_id; unique among the rows present since seq is, and across time by its
+ * time and random part, as the server's deduplication needs). */
 static int outbox_insert_text(cairn_store *store, const char *op, const char *collection,
 	const char *id, int64_t base, const char *prev, int64_t hlc, const char *payload,
 	size_t payload_length, json_object *permissions, int64_t now)
 {
+	char mutation_id[CAIRN__MUTATION_ID_SIZE];
 	const char *rights = NULL;
 	size_t rights_length = 0;
-	int rc = 0;
+	sqlite3_stmt *stmt;
+	int64_t seq = 0;
+	int rc;
 
 	if (permissions && !(rights = cairn__json_text(permissions, &rights_length)))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
-	for (int attempt = 0; attempt < MUTATION_ID_ATTEMPTS; attempt++) {
-		sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_INSERT);
-		char mutation_id[32];
-
-		if (!stmt)
-			return cairn__error_code();
-		rc = cairn__id_unique(mutation_id, sizeof(mutation_id));
-		if (rc != 0)
-			return rc;
-		sqlite3_bind_text(stmt, 1, mutation_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 2, op, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 3, collection, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 4, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 5, base);
-		if (prev[0])
-			sqlite3_bind_text(stmt, 6, prev, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 7, hlc);
-		if (payload)
-			sqlite3_bind_text(stmt, 8, payload, (int)payload_length, SQLITE_STATIC);
-		if (rights)
-			sqlite3_bind_text(stmt, 9, rights, (int)rights_length, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 10, now);
-		rc = sqlite3_step(stmt);
-		sqlite3_reset(stmt);
-		if (rc == SQLITE_DONE)
-			return 0;
-		if (rc != SQLITE_CONSTRAINT)
-			return cairn__store_error(store, rc, "writing the outbox");
-	}
-	return cairn__error_set(CAIRN_ERROR, "could not find an unused mutation id after %d "
-		"attempts", MUTATION_ID_ATTEMPTS);
+	rc = next_outbox_seq(&seq, store);
+	if (rc != 0)
+		return rc;
+	rc = cairn__mutation_id(mutation_id, sizeof(mutation_id), seq);
+	if (rc != 0)
+		return rc;
+	stmt = cairn__store_stmt(store, STMT_OUTBOX_INSERT);
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, mutation_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, base);
+	if (prev[0])
+		sqlite3_bind_text(stmt, 6, prev, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 7, hlc);
+	if (payload)
+		sqlite3_bind_text(stmt, 8, payload, (int)payload_length, SQLITE_STATIC);
+	if (rights)
+		sqlite3_bind_text(stmt, 9, rights, (int)rights_length, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 10, now);
+	/* Beyond the seqs an id can carry, SQLite picks the seq (the id then carries none). */
+	if (seq > 0 && cairn__mutation_id_seq(mutation_id) == seq)
+		sqlite3_bind_int64(stmt, 11, seq);
+	return cairn__store_step_done(store, stmt, "writing the outbox");
 }
 
 int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
@@ -223,8 +242,24 @@ int cairn__outbox_insert(cairn_store *store, const char *op, const char *collect
 
 	if (fields && !(payload = cairn__json_text(fields, &payload_length)))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
+	/* A put without a payload would read as one sharing the view row's. */
+	if (!payload && strcmp(op, "put") == 0) {
+		payload = "{}";
+		payload_length = 2;
+	}
 	return outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
 		payload_length, permissions, now);
+}
+
+int cairn__outbox_detach(cairn_store *store, const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_DETACH);
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	return cairn__store_step_done(store, stmt, "keeping a pending write's payload");
 }
 
 /* Writes a live local view whose fields are already printed as `data` (the same row
@@ -242,7 +277,7 @@ static int view_save_text(cairn_store *store, const char *collection, const char
 }
 
 /* Prints the new view and the outbox payload once each (a put without counters has the same
- * text for both) and writes the outbox row and the view's row. */
+ * text for both) and writes the view's row and the outbox row. */
 static int save_write(cairn_store *store, const char *op, const char *collection,
 	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
 	json_object *permissions, int64_t now, const cairn__view *view, int same_text)
@@ -267,13 +302,19 @@ static int save_write(cairn_store *store, const char *op, const char *collection
 				"JSON; the limit is %zu bytes", collection, id, data_length,
 				store->options.max_document_bytes);
 	}
-	rc = outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
-		payload_length, permissions, now);
+	/* The view row first: writing it detaches an earlier put that shares its text. */
+	if (!view->exists)
+		rc = cairn__view_save(store, collection, id, view, 1);
+	else
+		rc = view_save_text(store, collection, id, view, data, data_length);
 	if (rc != 0)
 		return rc;
-	if (!view->exists)
-		return cairn__view_save(store, collection, id, view, 1);
-	return view_save_text(store, collection, id, view, data, data_length);
+	/* A put's payload is the text just written to the view row: kept there only
+	 * (CAIRN__OUTBOX_PAYLOAD_SQL), a smaller outbox row and fewer pages per write. */
+	if (same_text && view->exists)
+		payload = NULL;
+	return outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
+		payload_length, permissions, now);
 }
 
 static int write_document(cairn_store *store, const char *op, const char *collection,

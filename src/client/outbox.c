@@ -5,6 +5,7 @@
 
 #include "client/store_int.h"
 #include "util/error.h"
+#include "util/id.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -32,8 +33,8 @@ void cairn__mutations_free(cairn__mutation *mutations, size_t count)
 	free(mutations);
 }
 
-int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *store,
-	size_t limit)
+static int load_after(cairn__mutation **out, size_t *count, cairn_store *store, size_t limit,
+	int64_t after_seq)
 {
 	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_BATCH);
 	cairn__mutation *mutations = NULL;
@@ -51,6 +52,7 @@ int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *
 	if (!mutations)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory loading the outbox");
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)limit);
+	sqlite3_bind_int64(stmt, 2, after_seq);
 	while (used < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		cairn__mutation *mutation = &mutations[used++];
 
@@ -82,6 +84,56 @@ int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *
 	*out = mutations;
 	*count = used;
 	return 0;
+}
+
+int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *store,
+	size_t limit)
+{
+	return load_after(out, count, store, limit, 0);
+}
+
+/* 1 when the `count` mutations of `current` are exactly the pending rows up to the last one's
+ * seq (ids from before schema 3 carry no seq: 0, and the caller loads the ordinary way). */
+static int still_the_head(int *out, cairn_store *store, const cairn__mutation *current,
+	size_t count, int64_t last_seq)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_HEAD);
+	int rc;
+
+	*out = 0;
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_int64(stmt, 1, last_seq);
+	sqlite3_bind_text(stmt, 2, current[count - 1].mutation_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0) == (int64_t)count &&
+			sqlite3_column_int(stmt, 1) == 1;
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "reading the outbox");
+}
+
+int cairn__outbox_load_after(cairn__mutation **out, size_t *out_count, cairn_store *store,
+	const cairn__mutation *current, size_t count, size_t limit)
+{
+	int64_t last_seq = count ? cairn__mutation_id_seq(current[count - 1].mutation_id) : 0;
+	int head = 0;
+	int rc;
+
+	*out = NULL;
+	*out_count = 0;
+	if (last_seq <= 0)
+		return 0;
+	for (size_t i = 0; i + 1 < count; i++) {
+		int64_t seq = cairn__mutation_id_seq(current[i].mutation_id);
+
+		if (seq <= 0 || seq >= last_seq)
+			return 0;
+	}
+	rc = still_the_head(&head, store, current, count, last_seq);
+	if (rc != 0 || !head)
+		return rc;
+	return load_after(out, out_count, store, limit, last_seq);
 }
 
 /* Adds a key whose value may be NULL (stored as JSON null) and tracks allocation failures. */

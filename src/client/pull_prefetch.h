@@ -13,7 +13,15 @@ typedef struct cairn__prefetch cairn__prefetch;
  * the ordinary way then). The helper never touches a store handle. */
 cairn__prefetch *cairn__prefetch_start(cairn__http_client *http, const char *path,
 	const char *body, int max_depth);
-/* Waits for the helper, parses its answer on the caller's thread and frees it: the parsed
+/* Like cairn__prefetch_start for a pull page, which the helper also parses: a page's many
+ * small objects are then made, and freed, by helpers only (malloc arenas shared between
+ * threads contend). The helper first frees *dispose (an applied page made by an earlier
+ * helper, or NULL) and *dispose becomes NULL; when no thread starts, NULL is returned and
+ * *dispose stays the caller's. */
+cairn__prefetch *cairn__prefetch_start_page(cairn__http_client *http, const char *path,
+	const char *body, int max_depth, json_object **dispose);
+/* Waits for the helper, parses its answer on the caller's thread (unless the helper did) and
+ * frees it: the parsed
  * reply when the server answered 200 with a JSON body (caller owns), else NULL (fetch the
  * page the ordinary way: that reports the error). NULL `prefetch` gives NULL. */
 json_object *cairn__prefetch_finish(cairn__prefetch *prefetch);

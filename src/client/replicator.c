@@ -313,26 +313,13 @@ static void push_send_next(push_ahead *ahead, sync_session *session, const char 
 
 	if (count < batch_size || !all_applied(reply, count))
 		return;
-	if (cairn__outbox_load_batch(&loaded, &loaded_count, session->store, count + batch_size)
-		!= 0)
-		return;
-	for (size_t i = 0; i < count && i < loaded_count; i++) {
-		if (strcmp(loaded[i].mutation_id, current[i].mutation_id) != 0) {
-			cairn__mutations_free(loaded, loaded_count);
-			return;
-		}
-	}
-	if (loaded_count <= count) {
+	if (cairn__outbox_load_after(&loaded, &loaded_count, session->store, current, count,
+		batch_size) != 0 || loaded_count == 0) {
 		cairn__mutations_free(loaded, loaded_count);
 		return;
 	}
-	for (size_t i = 0; i < count; i++) {
-		free(loaded[i].payload);
-		free(loaded[i].permissions);
-	}
-	memmove(loaded, loaded + count, (loaded_count - count) * sizeof(*loaded));
 	ahead->mutations = loaded;
-	ahead->count = loaded_count - count;
+	ahead->count = loaded_count;
 	if (cairn__push_body(&body, &length, session->store, ahead->mutations, ahead->count) == 0)
 		ahead->sending = cairn__prefetch_start(session->http, path, body, REPLY_MAX_DEPTH);
 	free(body);
@@ -497,7 +484,7 @@ static int pull_fetch(json_object **reply, void *payload, const char *body, size
 /* When `reply` says more changes follow, starts fetching the next page on a helper thread
  * (pull_prefetch.c) while this thread applies `reply`; *out NULL when none was started. */
 static int prefetch_next(cairn__prefetch **out, sync_session *session, json_object *reply,
-	int64_t checkpoint, size_t limit, size_t max_bytes)
+	int64_t checkpoint, size_t limit, size_t max_bytes, json_object **spent)
 {
 	char *body = NULL;
 	char path[128];
@@ -514,7 +501,7 @@ static int prefetch_next(cairn__prefetch **out, sync_session *session, json_obje
 	if (rc != 0)
 		return rc;
 	snprintf(path, sizeof(path), "/sync/databases/%s/pull", session->database);
-	*out = cairn__prefetch_start(session->http, path, body, REPLY_MAX_DEPTH);
+	*out = cairn__prefetch_start_page(session->http, path, body, REPLY_MAX_DEPTH, spent);
 	free(body);
 	return 0;
 }
@@ -523,6 +510,7 @@ static int pull(sync_session *session)
 {
 	cairn__prefetch *prefetch = NULL; /* the next page, on its way */
 	json_object *ahead = NULL;        /* the next page, fetched while this one was applied */
+	json_object *spent = NULL;        /* an applied page, for the next helper to free */
 	int64_t checkpoint = 0;
 	int64_t start_checkpoint;
 	int64_t started = cairn__time_monotonic_ms();
@@ -562,12 +550,14 @@ static int pull(sync_session *session)
 			free(body);
 		}
 		if (rc == 0)
-			rc = prefetch_next(&prefetch, session, reply, checkpoint, limit, max_bytes);
+			rc = prefetch_next(&prefetch, session, reply, checkpoint, limit, max_bytes,
+				&spent);
 		if (rc == 0)
 			rc = cairn__pull_apply(&applied, &more, &next, session->store, reply);
 		if (rc == 0)
 			rc = cairn__scope_track(&tracker, reply);
-		json_object_put(reply);
+		json_object_put(spent); /* no helper took it */
+		spent = reply;
 		/* NULL when it failed: the next turn fetches that page again, reporting why. */
 		ahead = cairn__prefetch_finish(prefetch);
 		prefetch = NULL;
@@ -594,6 +584,7 @@ static int pull(sync_session *session)
 	session->result.pulled += resynced;
 cleanup:
 	json_object_put(ahead);
+	json_object_put(spent);
 	cairn__scope_tracker_clear(&tracker);
 	return rc;
 }

@@ -10,7 +10,17 @@
 #include "cairn.h"
 #include "util/time.h"
 
-#define CAIRN__STORE_SCHEMA_VERSION 2
+/* 3: a server copy with NULL data and deleted = 0 shares its data with the view row (docs) of
+ * the same document (see view_detach in view.c). */
+#define CAIRN__STORE_SCHEMA_VERSION 3
+
+/* The payload of an outbox row, in SQL over a row of `outbox`. A pending put whose payload is
+ * the text its view row (docs) holds stores it only there (payload NULL; a put always has a
+ * payload otherwise): cairn__view_detach gives the row its own copy before the docs row
+ * changes, and a rejected row gets its own when it is parked. */
+#define CAIRN__OUTBOX_PAYLOAD_SQL "CASE WHEN payload IS NULL AND op = 'put' THEN (SELECT " \
+	"data FROM docs WHERE docs.collection = outbox.collection AND docs.id = outbox.doc_id) " \
+	"ELSE payload END"
 
 /* Cached statements, prepared on first use and kept for the life of the handle. */
 typedef enum {
@@ -27,6 +37,7 @@ typedef enum {
 	STMT_SERVER_UPSERT,
 	STMT_SERVER_DELETE,
 	STMT_SERVER_VERSION,
+	STMT_SERVER_DETACH,
 	STMT_OUTBOX_LAST_PENDING,
 	STMT_OUTBOX_INSERT,
 	STMT_OUTBOX_DOC_PENDING,
@@ -44,6 +55,9 @@ typedef enum {
 	STMT_RELEASE,
 	STMT_ROLLBACK_TO,
 	STMT_OUTBOX_NEWEST_HLC,
+	STMT_OUTBOX_LAST_SEQ,
+	STMT_OUTBOX_HEAD,
+	STMT_OUTBOX_DETACH,
 	STMT_COUNT
 } cairn__stmt_id;
 
@@ -133,6 +147,15 @@ int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 int cairn__view_save_text(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
 	size_t permissions_length, int pending);
+/* cairn__view_save_text for a document with nothing pending whose server copy was just
+ * written without data (it shares this row's): the one docs write that must not detach. */
+int cairn__view_save_shared(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length);
+/* Gives a server copy that shares the view row's data a copy of its own; every write to a
+ * docs row calls it first (the save functions above do), so a shared copy never changes
+ * under the server state it stands for. */
+int cairn__view_detach(cairn_store *store, const char *collection, const char *id);
 /* Recomputes docs for one document: server copy + every pending mutation folded in order. */
 int cairn__view_recompute(cairn_store *store, const char *collection, const char *id);
 
@@ -174,6 +197,12 @@ typedef struct {
  * cairn__mutations_free). */
 int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *store,
 	size_t limit);
+/* The `limit` oldest pending mutations after the batch `current` (`count` of them, just
+ * loaded with cairn__outbox_load_batch and sent): *count 0 when that batch is no longer
+ * exactly the head of the pending outbox (another handle settled or added some of it). Reads
+ * only the rows it returns. */
+int cairn__outbox_load_after(cairn__mutation **out, size_t *out_count, cairn_store *store,
+	const cairn__mutation *current, size_t count, size_t limit);
 void cairn__mutations_free(cairn__mutation *mutations, size_t count);
 
 /* The push request body for `mutations` (caller frees with free()). */
@@ -248,6 +277,10 @@ int cairn__conflict_counter_only(int *out, cairn_store *store, const cairn__muta
  * put keeps the counter fields of the document it replaces. */
 int cairn__view_apply_counted(cairn__view *view, const char *op, json_object *payload,
 	json_object *permissions, int64_t at_ms, json_object *counters);
+
+/* Gives a pending put of collection/id that shares its payload with the docs row (see
+ * CAIRN__OUTBOX_PAYLOAD_SQL) a copy of its own; called by cairn__view_detach. */
+int cairn__outbox_detach(cairn_store *store, const char *collection, const char *id);
 
 /* Appends one pending mutation to the outbox (documents.c). */
 int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,

@@ -1,5 +1,6 @@
 /* sync_apply.c: the local half of a sync round: building push bodies, applying push results
  * (applied / conflict by last-write-wins / rejected) and pull pages, each in one transaction. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,9 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 	stream = open_memstream(&text, &size);
 	if (!stream)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory building a push request");
-	fprintf(stream, "{\"clientId\":\"%s\",\"mutations\":[", store->client_id);
+	/* slimAcks: a put stored exactly as pushed is acknowledged without its fields. */
+	fprintf(stream, "{\"clientId\":\"%s\",\"slimAcks\":true,\"mutations\":[",
+		store->client_id);
 	for (size_t i = 0; i < count; i++) {
 		const cairn__mutation *m = &mutations[i];
 
@@ -170,43 +173,147 @@ oom:
 	return cairn__error_set(CAIRN_ENOMEM, "out of memory reading a server document");
 }
 
-/* Sets the local view of a document with nothing pending, which is its server copy, from the
- * texts just written to server_docs (the same row cairn__view_save writes, without printing
- * the fields a second time). */
-static int view_set_server(cairn_store *store, const char *collection, const char *id,
-	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
-	size_t permissions_length)
+/* A server document as the texts the store keeps: from a reply's Document model (printed
+ * once) or from a pulled change's text form (dataAsText: stored as received, after SQLite
+ * checked it is JSON). `data` NULL: a tombstone. */
+typedef struct {
+	cairn__view view;         /* exists, created_at, updated_at (and the model's objects) */
+	const char *data;
+	size_t data_length;
+	const char *permissions;
+	size_t permissions_length;
+	const char *sequence;     /* NULL: none */
+} server_texts;
+
+static void server_texts_clear(server_texts *texts)
 {
-	if (!view->exists)
-		return cairn__view_save(store, collection, id, view, 0); /* removes the row */
-	return cairn__view_save_text(store, collection, id, view, data, data_length, permissions,
-		permissions_length, 0);
+	cairn__view_clear(&texts->view);
+	memset(texts, 0, sizeof(*texts));
 }
 
-/* Writes the server copy: `document` is an Appwrite Document model, or NULL for a tombstone.
- * With `guarded` (from guarded_prepare) the row is written only when `version` is newer than
- * the stored one; otherwise it is always written. *written (may be NULL) says whether it was.
- * `set_view` also sets the local view to this copy when it was written: only for a document
- * with nothing pending. */
-static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *store,
-	const char *collection, const char *id, json_object *document, int64_t version,
+/* From an Appwrite Document model, or NULL for a tombstone; borrows from `document`. */
+static int texts_from_document(server_texts *texts, json_object *document)
+{
+	int rc;
+
+	memset(texts, 0, sizeof(*texts));
+	rc = borrowed_view(&texts->view, document);
+	if (rc != 0 || !texts->view.exists)
+		return rc;
+	/* Both texts stay valid until their objects change or go. */
+	texts->data = cairn__json_text(texts->view.data, &texts->data_length);
+	texts->permissions = texts->data ?
+		cairn__json_text(texts->view.permissions, &texts->permissions_length) : NULL;
+	if (!texts->data || !texts->permissions) {
+		server_texts_clear(texts);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
+	}
+	cairn__json_get_string(document, "$sequence", &texts->sequence);
+	return 0;
+}
+
+/* From an "asPushed" acknowledgement: the server stored the put's fields exactly as pushed,
+ * so they are the mutation's payload; the reply's model (`$` attributes only) gives the rest.
+ * Borrows from `document` and `payload`. */
+static int texts_from_pushed(server_texts *texts, json_object *document, const char *payload)
+{
+	int rc;
+
+	memset(texts, 0, sizeof(*texts));
+	if (!payload)
+		return cairn__error_set(CAIRN_ESERVER, "the server acknowledged a put without "
+			"fields as stored as pushed");
+	rc = borrowed_view(&texts->view, document);
+	if (rc != 0)
+		return rc;
+	if (!texts->view.exists)
+		return cairn__error_set(CAIRN_ESERVER, "the server's push reply is malformed: an "
+			"acknowledgement \"asPushed\" without its document");
+	texts->data = payload;
+	texts->data_length = strlen(payload);
+	texts->permissions = cairn__json_text(texts->view.permissions,
+		&texts->permissions_length);
+	if (!texts->permissions) {
+		server_texts_clear(texts);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
+	}
+	cairn__json_get_string(document, "$sequence", &texts->sequence);
+	return 0;
+}
+
+/* 1 when `text` (of `length` bytes) is JSON that opens with `open`, by SQLite's own parser. */
+static int json_text_valid(sqlite3_stmt *valid, const char *text, size_t length, char open)
+{
+	int ok;
+
+	if (!text || length < 2 || text[0] != open || length > INT32_MAX)
+		return 0;
+	sqlite3_bind_text(valid, 1, text, (int)length, SQLITE_STATIC);
+	ok = sqlite3_step(valid) == SQLITE_ROW && sqlite3_column_int(valid, 0) == 1;
+	sqlite3_reset(valid);
+	sqlite3_clear_bindings(valid);
+	return ok;
+}
+
+/* From a live change in the text form; borrows from `change`. `valid` is a prepared
+ * "SELECT json_valid(?1)". */
+static int texts_from_change(server_texts *texts, sqlite3_stmt *valid, json_object *change)
+{
+	json_object *data = NULL;
+	json_object *permissions = NULL;
+	const char *created = NULL;
+	const char *updated = NULL;
+
+	memset(texts, 0, sizeof(*texts));
+	json_object_object_get_ex(change, "data", &data);
+	json_object_object_get_ex(change, "permissions", &permissions);
+	if (!cairn__json_get_string(change, "createdAt", &created) ||
+		!cairn__json_get_string(change, "updatedAt", &updated) ||
+		!json_object_is_type(permissions, json_type_string) ||
+		!json_object_is_type(data, json_type_string))
+		return cairn__error_set(CAIRN_ESERVER, "the server's pull reply is malformed: a "
+			"change in text form without createdAt, updatedAt, permissions and data");
+	texts->data = json_object_get_string(data);
+	texts->data_length = (size_t)json_object_get_string_len(data);
+	texts->permissions = json_object_get_string(permissions);
+	texts->permissions_length = (size_t)json_object_get_string_len(permissions);
+	if (!json_text_valid(valid, texts->data, texts->data_length, '{') ||
+		!json_text_valid(valid, texts->permissions, texts->permissions_length, '['))
+		return cairn__error_set(CAIRN_ESERVER, "the server's pull reply is malformed: a "
+			"change's data is not a JSON object or its permissions not a JSON array");
+	cairn__json_get_string(change, "sequence", &texts->sequence);
+	texts->view.exists = 1;
+	snprintf(texts->view.created_at, sizeof(texts->view.created_at), "%s", created);
+	snprintf(texts->view.updated_at, sizeof(texts->view.updated_at), "%s", updated);
+	return 0;
+}
+
+/* Sets the local view of a document with nothing pending, which is its server copy, from the
+ * texts just written to server_docs (the same row cairn__view_save writes, without printing
+ * the fields a second time); the server copy shares this row's data. */
+static int view_set_server(cairn_store *store, const char *collection, const char *id,
+	const server_texts *texts)
+{
+	if (!texts->view.exists)
+		return cairn__view_save(store, collection, id, &texts->view, 0); /* removes the row */
+	return cairn__view_save_shared(store, collection, id, &texts->view, texts->data,
+		texts->data_length, texts->permissions, texts->permissions_length);
+}
+
+/* Writes the server copy from `texts`. With `guarded` (from guarded_prepare) the row is
+ * written only when `version` is newer than the stored one; otherwise it is always written.
+ * *written (may be NULL) says whether it was. `set_view` also sets the local view to this
+ * copy when it was written: only for a document with nothing pending. */
+static int server_write_texts(int *written, sqlite3_stmt *guarded, cairn_store *store,
+	const char *collection, const char *id, const server_texts *texts, int64_t version,
 	int64_t hlc, const char *author, int set_view)
 {
 	sqlite3_stmt *stmt;
-	cairn__view view = { 0 };
-	const char *data = NULL;
-	const char *permissions = NULL;
-	const char *sequence = NULL;
-	size_t data_length = 0;
-	size_t permissions_length = 0;
 	int changed;
 	int rc;
 
 	if (written)
 		*written = 0;
-	rc = borrowed_view(&view, document);
-	if (rc != 0)
-		return rc;
 	if (guarded) {
 		stmt = guarded;
 		sqlite3_reset(stmt);
@@ -214,29 +321,23 @@ static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *s
 	} else {
 		stmt = cairn__store_stmt(store, STMT_SERVER_UPSERT);
 	}
-	if (!stmt) {
-		rc = cairn__error_code();
-		goto cleanup;
-	}
+	if (!stmt)
+		return cairn__error_code();
 	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	if (view.exists) {
-		/* Both texts stay valid until their objects change or go: they are bound to this
-		 * statement and then, unchanged, to the view's row. */
-		data = cairn__json_text(view.data, &data_length);
-		permissions = data ? cairn__json_text(view.permissions, &permissions_length) : NULL;
-		if (!data || !permissions) {
-			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
-			goto cleanup;
-		}
-		sqlite3_bind_text(stmt, 3, data, (int)data_length, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 10, permissions, (int)permissions_length, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 8, view.created_at, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 9, view.updated_at, -1, SQLITE_STATIC);
-		if (cairn__json_get_string(document, "$sequence", &sequence))
-			sqlite3_bind_text(stmt, 11, sequence, -1, SQLITE_STATIC);
+	if (texts->view.exists) {
+		/* With the view set from it, the copy shares the view row's data (view.c). */
+		if (!set_view)
+			sqlite3_bind_text(stmt, 3, texts->data, (int)texts->data_length,
+				SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 10, texts->permissions, (int)texts->permissions_length,
+			SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 8, texts->view.created_at, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 9, texts->view.updated_at, -1, SQLITE_STATIC);
+		if (texts->sequence)
+			sqlite3_bind_text(stmt, 11, texts->sequence, -1, SQLITE_STATIC);
 	}
-	sqlite3_bind_int(stmt, 4, view.exists ? 0 : 1);
+	sqlite3_bind_int(stmt, 4, texts->view.exists ? 0 : 1);
 	sqlite3_bind_int64(stmt, 5, version);
 	sqlite3_bind_int64(stmt, 6, hlc);
 	sqlite3_bind_text(stmt, 7, author ? author : "", -1, SQLITE_STATIC);
@@ -244,15 +345,27 @@ static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *s
 	/* The statement is reset: drop its borrowed pointers before the texts can go. */
 	sqlite3_clear_bindings(stmt);
 	if (rc != 0)
-		goto cleanup;
+		return rc;
 	changed = !guarded || sqlite3_changes(store->db) > 0;
 	if (written)
 		*written = changed;
 	if (changed && set_view)
-		rc = view_set_server(store, collection, id, &view, data, data_length, permissions,
-			permissions_length);
-cleanup:
-	cairn__view_clear(&view);
+		rc = view_set_server(store, collection, id, texts);
+	return rc;
+}
+
+/* server_write_texts from a Document model: `document` NULL for a tombstone. */
+static int server_write_with(int *written, sqlite3_stmt *guarded, cairn_store *store,
+	const char *collection, const char *id, json_object *document, int64_t version,
+	int64_t hlc, const char *author, int set_view)
+{
+	server_texts texts;
+	int rc = texts_from_document(&texts, document);
+
+	if (rc == 0)
+		rc = server_write_texts(written, guarded, store, collection, id, &texts, version,
+			hlc, author, set_view);
+	server_texts_clear(&texts);
 	return rc;
 }
 
@@ -420,6 +533,7 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 	int known = 0;
 	int written = 0;
 	int pending = 0;
+	int as_pushed = 0;
 	int rc;
 
 	*view_set = 0;
@@ -449,14 +563,26 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 		 * included), so later pending changes keep their own base. */
 		return rc;
 	}
+	cairn__json_get_bool(result, "asPushed", &as_pushed);
+	if (as_pushed && strcmp(m->op, "put") != 0)
+		return malformed("an acknowledgement \"asPushed\" of a mutation that is no put");
 	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
 	if (rc == 0)
 		rc = has_pending(&pending, store, m->collection, m->doc_id);
 	/* A concurrent pull (another handle) may already hold a newer server version: the
 	 * guard leaves it, and then the view is not this reply's document (recomputed). */
-	if (rc == 0)
+	if (rc == 0 && as_pushed) {
+		server_texts texts;
+
+		rc = texts_from_pushed(&texts, document, m->payload);
+		if (rc == 0)
+			rc = server_write_texts(&written, guarded, store, m->collection, m->doc_id,
+				&texts, version, m->hlc, store->client_id, !pending);
+		server_texts_clear(&texts);
+	} else if (rc == 0) {
 		rc = server_write_with(&written, guarded, store, m->collection, m->doc_id,
 			document, version, m->hlc, store->client_id, !pending);
+	}
 	if (rc != 0 || !pending) {
 		/* Nothing follows it: no followers to relink, nothing to rebase. */
 		*view_set = rc == 0 && written;
@@ -659,12 +785,42 @@ static int recompute_touched(cairn_store *store, const cairn__mutation *mutation
 	return rc;
 }
 
+/*
+ * Versions are the database's change sequence. When every mutation of a batch was applied at
+ * versions checkpoint + 1 … checkpoint + n, in order, those feed positions hold exactly these
+ * writes, which the acknowledgements just stored: the checkpoint moves past them (in the
+ * same transaction), so the next pull does not fetch this client's own writes back. Not
+ * with sync scopes: a pull may purge one's own write that falls outside a scope.
+ */
+static int skip_own_changes(cairn_store *store, const int64_t *versions, size_t count)
+{
+	int64_t checkpoint = 0;
+	int scoped = 0;
+	int rc;
+
+	if (count == 0)
+		return 0;
+	rc = cairn__meta_get_int64(store, "checkpoint", &checkpoint);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < count; i++) {
+		if (versions[i] != checkpoint + 1 + (int64_t)i)
+			return 0;
+	}
+	rc = cairn__scope_any(&scoped, store);
+	if (rc != 0 || scoped)
+		return rc;
+	return cairn__meta_set_int64(store, "checkpoint", versions[count - 1]);
+}
+
 int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	const cairn__mutation *mutations, size_t count, json_object *reply)
 {
 	json_object *results = NULL;
 	sqlite3_stmt *guarded = NULL;
 	unsigned char *view_set = NULL;
+	int64_t *versions = NULL;        /* of the applied results, in order */
+	size_t applied_count = 0;
 	cairn__view_watch *watch = NULL; /* views a conflict or rejection may change */
 	int rc;
 
@@ -676,17 +832,21 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 		return cairn__error_set(CAIRN_ESERVER, "the server answered %zu results for %zu "
 			"mutations", json_object_array_length(results), count);
 	view_set = calloc(count ? count : 1, 1);
-	if (!view_set)
+	versions = calloc(count ? count : 1, sizeof(*versions));
+	if (!view_set || !versions) {
+		free(view_set);
+		free(versions);
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
-	rc = guarded_prepare(&guarded, store);
-	if (rc != 0) {
-		free(view_set);
-		return rc;
 	}
-	rc = cairn__store_begin(store);
+	rc = guarded_prepare(&guarded, store);
+	if (rc == 0) {
+		rc = cairn__store_begin(store);
+		if (rc != 0)
+			sqlite3_finalize(guarded);
+	}
 	if (rc != 0) {
-		sqlite3_finalize(guarded);
 		free(view_set);
+		free(versions);
 		return rc;
 	}
 	for (size_t i = 0; i < count; i++) {
@@ -721,6 +881,7 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 
 			rc = apply_applied(&direct, guarded, store, m, result);
 			view_set[i] = (unsigned char)direct;
+			cairn__json_get_int64(result, "version", &versions[applied_count++]);
 			tally->applied++;
 		} else if (strcmp(status, "conflict") == 0) {
 			rc = cairn__view_watch_before(&watch, store, m->collection, m->doc_id);
@@ -739,6 +900,8 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 			goto cleanup;
 	}
 	rc = recompute_touched(store, mutations, count, view_set);
+	if (rc == 0 && applied_count == count)
+		rc = skip_own_changes(store, versions, count);
 	if (rc == 0)
 		rc = cairn__bases_prune(store);
 	if (rc == 0)
@@ -753,6 +916,7 @@ cleanup:
 	cairn__view_watch_finish(watch, store, rc);
 	sqlite3_finalize(guarded);
 	free(view_set);
+	free(versions);
 	return rc;
 }
 
@@ -802,10 +966,55 @@ cleanup:
 
 /* ---- pull pages ---- */
 
-static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guarded,
-	cairn_store *store, json_object *change)
+/* The statements a pull page reuses for each of its changes. */
+typedef struct {
+	sqlite3_stmt *guarded;   /* guarded_prepare */
+	sqlite3_stmt *valid;     /* SELECT json_valid(?1): checks changes in the text form */
+} page_statements;
+
+static void page_statements_clear(page_statements *statements)
+{
+	sqlite3_finalize(statements->guarded);
+	sqlite3_finalize(statements->valid);
+	memset(statements, 0, sizeof(*statements));
+}
+
+static int page_statements_prepare(page_statements *statements, cairn_store *store)
+{
+	int rc;
+
+	memset(statements, 0, sizeof(*statements));
+	rc = guarded_prepare(&statements->guarded, store);
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_prepare_v3(store->db, "SELECT json_valid(?1)", -1,
+		SQLITE_PREPARE_PERSISTENT, &statements->valid, NULL);
+	if (rc != SQLITE_OK) {
+		page_statements_clear(statements);
+		return cairn__store_error(store, rc, "preparing the pull's JSON check");
+	}
+	return 0;
+}
+
+/* The server document a change carries: its text form (dataAsText) when it has `data`, else
+ * its Document model (`document`), or a tombstone. */
+static int change_texts(server_texts *texts, const page_statements *statements,
+	json_object *change, int deleted)
 {
 	json_object *document = NULL;
+
+	if (!deleted && json_object_object_get_ex(change, "data", NULL))
+		return texts_from_change(texts, statements->valid, change);
+	json_object_object_get_ex(change, "document", &document);
+	if (deleted || (document && !json_object_is_type(document, json_type_object)))
+		document = NULL;
+	return texts_from_document(texts, document);
+}
+
+static int apply_change(uint64_t *applied, int64_t *max_hlc,
+	const page_statements *statements, cairn_store *store, json_object *change)
+{
+	server_texts texts;
 	const char *collection = NULL;
 	const char *id = NULL;
 	const char *author = "";
@@ -837,13 +1046,10 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 	cairn__json_get_int64(change, "hlc", &hlc);
 	cairn__json_get_string(change, "author", &author);
 	cairn__json_get_bool(change, "deleted", &deleted);
-	json_object_object_get_ex(change, "document", &document);
-	if (deleted || (document && !json_object_is_type(document, json_type_object)))
-		document = NULL;
 	if (hlc > *max_hlc)
 		*max_hlc = hlc;
 	/* Our own writes come back in every pull after a push, and we usually have them
-	 * already: a version read is cheaper than printing the document for the guarded write. */
+	 * already: a version read is cheaper than reading the document for the guarded write. */
 	if (strcmp(author, store->client_id) == 0) {
 		rc = server_version(&known_version, &known, store, collection, id);
 		if (rc != 0)
@@ -851,32 +1057,35 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc, sqlite3_stmt *guard
 		if (known && known_version >= version)
 			return 0; /* already have it (our own acknowledged write, or newer) */
 	}
-	rc = has_pending(&pending, store, collection, id);
+	rc = change_texts(&texts, statements, change, deleted);
 	if (rc != 0)
 		return rc;
+	rc = has_pending(&pending, store, collection, id);
+	if (rc != 0)
+		goto cleanup;
 	if (!pending) {
 		/* The common case: one guarded write (it skips what we already have), and the view
 		 * is the server copy. No base is kept: nothing pending could need one. */
-		rc = server_write_with(&written, guarded, store, collection, id, document, version,
-			hlc, author, 1);
+		rc = server_write_texts(&written, statements->guarded, store, collection, id,
+			&texts, version, hlc, author, 1);
 		goto cleanup;
 	}
 	rc = server_version(&known_version, &known, store, collection, id);
-	if (rc != 0)
-		return rc;
-	if (known && known_version >= version)
-		return 0; /* already have it (our own acknowledged write, or newer) */
+	if (rc != 0 || (known && known_version >= version))
+		goto cleanup; /* already have it (our own acknowledged write, or newer) */
 	if (known) {
 		rc = cairn__base_save(store, collection, id);
 		if (rc != 0)
-			return rc;
+			goto cleanup;
 	}
-	rc = server_write(store, collection, id, document, version, hlc, author);
+	rc = server_write_texts(NULL, NULL, store, collection, id, &texts, version, hlc, author,
+		0);
 	written = 1;
 	/* Pending local changes stay on top of the new server state. */
 	if (rc == 0)
 		rc = cairn__view_recompute(store, collection, id);
 cleanup:
+	server_texts_clear(&texts);
 	if (rc == 0 && written)
 		(*applied)++;
 	return rc;
@@ -892,7 +1101,7 @@ int cairn__pull_apply_page(uint64_t *applied, int *more, int64_t *checkpoint,
 	cairn_store *store, json_object *page, int store_checkpoint)
 {
 	json_object *changes = NULL;
-	sqlite3_stmt *guarded = NULL;
+	page_statements statements;
 	int64_t max_hlc = 0;
 	size_t count;
 	int rc;
@@ -906,16 +1115,16 @@ int cairn__pull_apply_page(uint64_t *applied, int *more, int64_t *checkpoint,
 			"needs `changes` and `checkpoint`");
 	cairn__json_get_bool(page, "more", more);
 	count = json_object_array_length(changes);
-	rc = guarded_prepare(&guarded, store);
+	rc = page_statements_prepare(&statements, store);
 	if (rc != 0)
 		return rc;
 	rc = cairn__store_begin(store);
 	if (rc != 0) {
-		sqlite3_finalize(guarded);
+		page_statements_clear(&statements);
 		return rc;
 	}
 	for (size_t i = 0; i < count && rc == 0; i++)
-		rc = apply_change(applied, &max_hlc, guarded, store,
+		rc = apply_change(applied, &max_hlc, &statements, store,
 			json_object_array_get_idx(changes, i));
 	if (rc == 0 && max_hlc > 0)
 		rc = cairn__store_hlc_observe(store, max_hlc);
@@ -927,7 +1136,7 @@ int cairn__pull_apply_page(uint64_t *applied, int *more, int64_t *checkpoint,
 		cairn__store_rollback(store);
 		*applied = 0;
 	}
-	sqlite3_finalize(guarded);
+	page_statements_clear(&statements);
 	cairn__listeners_pulled(store, rc, changes);
 	return rc;
 }

@@ -176,8 +176,9 @@ int cairn__scope_pull_body(char **out, cairn_store *store, int64_t checkpoint, s
 	*out = NULL;
 	if (!stream)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory building a pull request");
-	fprintf(stream, "{\"checkpoint\":%" PRId64 ",\"limit\":%zu,\"maxBytes\":%zu", checkpoint,
-		limit, max_bytes);
+	/* dataAsText: each document's fields as their JSON text, stored without parsing. */
+	fprintf(stream, "{\"checkpoint\":%" PRId64 ",\"limit\":%zu,\"maxBytes\":%zu,"
+		"\"dataAsText\":true", checkpoint, limit, max_bytes);
 	if (only)
 		fprintf(stream, ",\"collections\":[\"%s\"]", only);
 	rc = append_scopes(stream, store, only);
@@ -557,6 +558,12 @@ static int any_row(int *out, cairn_store *store, const char *sql, const char *te
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cairn__store_error(store, rc, what);
 }
 
+int cairn__scope_any(int *out, cairn_store *store)
+{
+	return any_row(out, store, "SELECT 1 FROM meta WHERE key > 'scope:' AND key < 'scope;' "
+		"LIMIT 1", NULL, "reading the sync scopes");
+}
+
 static int has_server_docs(int *out, cairn_store *store, const char *collection)
 {
 	return any_row(out, store, "SELECT 1 FROM server_docs WHERE collection = ?1 LIMIT 1",
@@ -578,10 +585,14 @@ static int adopt(cairn_store *store, const char *key, const char *fingerprint)
 }
 
 /* *out 1 when the store holds any fingerprint: it has synced with fingerprints before. */
+/* *out 1 when the store keeps fingerprints, or was created by a library that does (then all
+ * it holds came under the rules fingerprints describe, even what its own pushes moved its
+ * checkpoint past without a pull: sync_apply.c). */
 static int any_fingerprint(int *out, cairn_store *store)
 {
-	return any_row(out, store, "SELECT 1 FROM meta WHERE key > 'fingerprint:' AND "
-		"key < 'fingerprint;' LIMIT 1", NULL, "reading the store's settings");
+	return any_row(out, store, "SELECT 1 FROM meta WHERE (key > 'fingerprint:' AND "
+		"key < 'fingerprint;') OR key = 'fingerprints_from_start' LIMIT 1", NULL,
+		"reading the store's settings");
 }
 
 int cairn__scope_reconcile(uint64_t *pulled, cairn_store *store,

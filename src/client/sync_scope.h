@@ -14,6 +14,9 @@
  * replicator syncs when it changes. Unreadable: *out is left as it is. */
 void cairn__scope_generation(int64_t *out, cairn_store *store);
 
+/* *out 1 when any collection of the store has a sync scope. */
+int cairn__scope_any(int *out, cairn_store *store);
+
 /* The body of one pull request: {"checkpoint", "limit", "maxBytes"} plus, for the store's
  * scoped collections, "scopes". `only` (may be NULL) asks for that one collection alone
  * ("collections": [only], and only its scope). *out is malloc'd (free()). */

@@ -201,13 +201,36 @@ cleanup:
 	return rc;
 }
 
+/*
+ * The server copy of a document with nothing pending is usually the view itself: pulls and
+ * acknowledgements then store its data once, in docs, and leave server_docs.data NULL (a
+ * ~300-byte text in a 1 KiB-page WITHOUT ROWID table would also spill into an overflow page
+ * per row). Before anything else changes the docs row, the server copy gets its own copy.
+ */
+int cairn__view_detach(cairn_store *store, const char *collection, const char *id)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_SERVER_DETACH);
+	int rc;
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = cairn__store_step_done(store, stmt, "keeping the server copy of a document");
+	/* A pending put may share the row's data too (documents.c). */
+	return rc != 0 ? rc : cairn__outbox_detach(store, collection, id);
+}
+
 int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, int pending)
 {
 	sqlite3_stmt *stmt;
 	const char *text;
 	size_t length = 0;
+	int rc = cairn__view_detach(store, collection, id);
 
+	if (rc != 0)
+		return rc;
 	if (!view->exists && !pending) {
 		stmt = cairn__store_stmt(store, STMT_DOC_DELETE);
 		if (!stmt)
@@ -242,7 +265,7 @@ int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 	return cairn__store_step_done(store, stmt, "writing a document");
 }
 
-int cairn__view_save_text(cairn_store *store, const char *collection, const char *id,
+static int upsert_text(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
 	size_t permissions_length, int pending)
 {
@@ -259,6 +282,24 @@ int cairn__view_save_text(cairn_store *store, const char *collection, const char
 	sqlite3_bind_text(stmt, 7, permissions, (int)permissions_length, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 8, pending ? 1 : 0);
 	return cairn__store_step_done(store, stmt, "writing a document");
+}
+
+int cairn__view_save_text(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length, int pending)
+{
+	int rc = cairn__view_detach(store, collection, id);
+
+	return rc != 0 ? rc : upsert_text(store, collection, id, view, data, data_length,
+		permissions, permissions_length, pending);
+}
+
+int cairn__view_save_shared(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length)
+{
+	return upsert_text(store, collection, id, view, data, data_length, permissions,
+		permissions_length, 0);
 }
 
 int cairn__view_apply_counted(cairn__view *view, const char *op, json_object *payload,

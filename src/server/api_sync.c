@@ -8,6 +8,7 @@
 #include "server/api_int.h"
 #include "server/permissions.h"
 #include "server/sync_scope.h"
+#include "server/sync_text.h"
 #include "util/error.h"
 #include "util/hlc.h"
 #include "util/id.h"
@@ -82,12 +83,12 @@ static int names_valid(json_object *names)
 
 /* Mutation HLCs more than the bound ahead of the server's clock are clamped to the bound, so a
  * device whose clock runs fast cannot win every last-write-wins conflict (the write still
- * lands). The bound comes from CAIRN_MAX_CLOCK_SKEW_MS (cairn serve --max-clock-skew). */
-static int64_t clamp_hlc(int64_t hlc)
+ * lands). The bound comes from CAIRN_MAX_CLOCK_SKEW_MS (cairn serve --max-clock-skew); it is
+ * taken once per push. */
+static int64_t hlc_bound(void)
 {
 	const char *setting = getenv("CAIRN_MAX_CLOCK_SKEW_MS");
 	int64_t bound_ms = DEFAULT_MAX_CLOCK_SKEW_MS;
-	int64_t bound;
 
 	if (setting && setting[0]) {
 		char *end = NULL;
@@ -95,8 +96,7 @@ static int64_t clamp_hlc(int64_t hlc)
 		if (end && !*end && value >= 0)
 			bound_ms = value;
 	}
-	bound = cairn__hlc_from_ms(cairn__time_now_ms() + bound_ms);
-	return hlc > bound ? bound : hlc;
+	return cairn__hlc_from_ms(cairn__time_now_ms() + bound_ms);
 }
 
 static void respond_text(cairn_api_request *ctx, cairn_text *text)
@@ -122,6 +122,8 @@ typedef struct {
 	char message[160];        /* rejected here */
 	json_object *fields;      /* owned: the user fields handed to storage */
 	json_object *permissions; /* owned: the permissions handed to storage (expanded) */
+	int as_pushed;            /* a put whose stored user fields are exactly its `data` (no $
+	                           * keys, no counters): a slim ack may leave them out */
 } push_slot;
 
 static void reject(push_slot *slot, int code, const char *type, const char *message)
@@ -293,11 +295,22 @@ static int check_push_shape(cairn_api_request *ctx, json_object *mutations)
 	return 0;
 }
 
+/* 1 if the object has a key starting with '$' (system keys are never stored as data). */
+static int has_system_keys(json_object *object)
+{
+	json_object_object_foreach(object, key, value) {
+		(void)value;
+		if (key[0] == '$')
+			return 1;
+	}
+	return 0;
+}
+
 /* Fills `write` from a well-shaped mutation, or rejects the slot for bad content (invalid
  * ids, data that is not an object or too large, bad permissions): deterministic refusals that
  * need not be stored to stay idempotent. */
 static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_object *mutation,
-	const char *client_id)
+	const char *client_id, int64_t max_hlc)
 {
 	const char *op = "";
 	const char *collection = NULL;
@@ -333,7 +346,7 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 	write->expect = CAIRN_EXPECT_VERSION;
 	write->base_version = base_version;
 	write->prev_mutation = prev;
-	write->hlc = clamp_hlc(hlc);
+	write->hlc = hlc > max_hlc ? max_hlc : hlc;
 	write->client_id = client_id;
 	write->mutation_id = slot->mutation_id;
 	if (strcmp(op, "delete") == 0) {
@@ -354,23 +367,30 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 		write->data = slot->fields;
 		return;
 	}
+	if (write->op == CAIRN_WRITE_REPLACE)
+		json_object_object_get_ex(mutation, "counters", &counters);
+	if (counters && json_object_array_length(counters) == 0)
+		counters = NULL; /* keeps nothing */
 	if (!data && write->op == CAIRN_WRITE_PATCH) {
 		slot->fields = json_object_new_object();
 	} else if (!json_object_is_type(data, json_type_object)) {
 		reject(slot, 400, "document_invalid_structure",
 			"Invalid document structure: `data` must be a JSON object.");
 		return;
+	} else if (!counters && !has_system_keys(data)) {
+		/* Shared with the body, which outlives the write: nobody changes it. */
+		slot->fields = json_object_get(data);
+		slot->as_pushed = write->op == CAIRN_WRITE_REPLACE;
 	} else {
 		slot->fields = cairn__json_user_fields(data);
 	}
-	if (slot->fields && write->op == CAIRN_WRITE_REPLACE &&
-		json_object_object_get_ex(mutation, "counters", &counters) && counters &&
-		json_object_array_length(counters) > 0)
+	if (slot->fields && counters)
 		json_object_object_add(slot->fields, COUNTERS_KEY, cairn__json_copy(counters));
-	if (!slot->fields || !cairn__json_text(slot->fields, &length)) {
+	if (!slot->fields || !(write->data_text = cairn__json_text(slot->fields, &length))) {
 		reject(slot, 500, "general_server_error", "Out of memory.");
 		return;
 	}
+	write->data_text_length = length;
 	if (cairn__json_depth(slot->fields) > CAIRN_JSON_MAX_DEPTH) {
 		reject(slot, 400, "document_invalid_structure", "Invalid document structure: `data` "
 			"is nested deeper than " CAIRN_API_DEPTH_TEXT " levels.");
@@ -437,18 +457,28 @@ static int conflict_hidden(cairn_api_request *ctx, const push_collections *colle
 
 /* `hidden`: a conflict on a document the caller may not read carries its version, clock and
  * author (what the client needs to know it lost, and to rebase) but not the document:
- * "document" is null and "readable" false (docs/protocol.md, docs/security.md). */
-static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcome, int hidden)
+ * "document" is null and "readable" false (docs/protocol.md, docs/security.md).
+ * `slim`: an applied put whose stored user fields are exactly what was pushed is acked with
+ * "asPushed": true and a document of the $ attributes only (the client has the fields). */
+static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcome, int hidden,
+	int slim)
 {
 	const cairn_storage_record *record = &outcome->record;
 
 	if (outcome->status == 0) {
 		cairn__text_appendf(text, "\"status\":\"applied\",\"version\":%" PRId64
-			",\"document\":", record->version);
-		if (record->deleted)
+			",%s\"document\":", record->version,
+			slim && !record->deleted ? "\"asPushed\":true," : "");
+		if (record->deleted) {
 			cairn__text_append_cstr(text, "null");
-		else
+		} else if (slim) {
+			cairn_storage_record system_only = *record; /* shallow: borrowed, never cleared */
+
+			system_only.data = NULL;
+			cairn__text_append_document(text, &system_only);
+		} else {
 			cairn__text_append_document(text, record);
+		}
 	} else if (outcome->status == CAIRN_ECONFLICT) {
 		cairn__text_appendf(text, "\"status\":\"conflict\",\"current\":{\"version\":%" PRId64
 			",\"deleted\":%s,\"hlc\":%" PRId64 ",\"author\":", record->version,
@@ -473,7 +503,9 @@ static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcom
 void cairn__api_sync_push(cairn_api_request *ctx)
 {
 	json_object *mutations = NULL;
+	json_object *slim_field = NULL;
 	const char *client_id = NULL;
+	int slim_acks = 0;
 	push_slot *slots = NULL;
 	push_collections collections = { 0 };
 	cairn_permissions_guard guard;
@@ -483,6 +515,7 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 	size_t count;
 	size_t write_count = 0;
 	size_t outcome_count = 0;
+	int64_t max_hlc = hlc_bound();
 	int rc;
 
 	if (cairn__api_body_failed(ctx))
@@ -493,6 +526,14 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 			"Invalid `clientId` param: a valid id (1 to 36 chars of a-z, A-Z, 0-9, period, "
 			"hyphen, underscore) is required.");
 		return;
+	}
+	if (json_object_object_get_ex(ctx->body, "slimAcks", &slim_field) && slim_field) {
+		if (!json_object_is_type(slim_field, json_type_boolean)) {
+			cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+				"Invalid `slimAcks` param: must be a boolean.");
+			return;
+		}
+		slim_acks = json_object_get_boolean(slim_field);
 	}
 	if (!json_object_object_get_ex(ctx->body, "mutations", &mutations) ||
 		!json_object_is_type(mutations, json_type_array)) {
@@ -524,7 +565,8 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 
 		cairn__json_get_string(mutation, "mutationId", &slots[i].mutation_id);
 		slots[i].write_index = (int)write_count;
-		prepare_mutation(&slots[i], &writes[write_count], mutation, client_id);
+		prepare_mutation(&slots[i], &writes[write_count], mutation, client_id, max_hlc);
+		writes[write_count].slim_ack = slim_acks && slots[i].as_pushed;
 		if (slots[i].write_index >= 0) {
 			rc = authorize_mutation(ctx, &slots[i], &writes[write_count], &collections,
 				&guard);
@@ -565,7 +607,8 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 		} else {
 			append_outcome(&text, &outcomes[slots[i].write_index],
 				conflict_hidden(ctx, &collections, &writes[slots[i].write_index],
-				&outcomes[slots[i].write_index]));
+				&outcomes[slots[i].write_index]), (slim_acks && slots[i].as_pushed) ||
+				outcomes[slots[i].write_index].fields_omitted);
 		}
 		cairn__text_append_cstr(&text, "}");
 	}
@@ -595,6 +638,7 @@ typedef struct {
 	size_t count;
 	int64_t last_version;
 	int over_budget;        /* 1 when a change was left for the next page */
+	int data_as_text;       /* the request's dataAsText: fields as JSON text (sync_text.c) */
 	cairn_sync_scope *scope; /* what the caller may receive (sync_scope.c) */
 } pull_state;
 
@@ -627,11 +671,15 @@ static int append_change(const cairn_storage_record *record, size_t approx_bytes
 			PRId64 ",\"author\":", record->version, record->deleted ? "true" : "false",
 			record->hlc);
 		cairn__text_append_json_string(scratch, record->author ? record->author : "");
-		cairn__text_append_cstr(scratch, ",\"document\":");
-		if (record->deleted || !record->data)
-			cairn__text_append_cstr(scratch, "null");
-		else
-			cairn__text_append_document(scratch, record);
+		if (state->data_as_text && !record->deleted && (record->data || record->data_text)) {
+			cairn__sync_text_fields(scratch, record);
+		} else {
+			cairn__text_append_cstr(scratch, ",\"document\":");
+			if (record->deleted || !record->data)
+				cairn__text_append_cstr(scratch, "null");
+			else
+				cairn__text_append_document(scratch, record);
+		}
 		cairn__text_append_cstr(scratch, "}");
 	}
 	if (scratch->failed)
@@ -684,6 +732,15 @@ void cairn__api_sync_pull(cairn_api_request *ctx)
 			"Invalid `maxBytes` param: must be a positive integer.");
 		return;
 	}
+	if (json_object_object_get_ex(ctx->body, "dataAsText", &field) && field) {
+		if (!json_object_is_type(field, json_type_boolean)) {
+			cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+				"Invalid `dataAsText` param: must be a boolean.");
+			return;
+		}
+		state.data_as_text = json_object_get_boolean(field);
+	}
+	field = NULL;
 	if (json_object_object_get_ex(ctx->body, "collections", &field) && field) {
 		if (!json_object_is_type(field, json_type_array) ||
 			json_object_array_length(field) > PULL_MAX_COLLECTIONS) {
@@ -716,9 +773,11 @@ void cairn__api_sync_pull(cairn_api_request *ctx)
 	state.text = &text;
 	state.max_bytes = (size_t)max_bytes;
 	cairn__text_append_cstr(&text, "{\"changes\":[");
-	rc = ctx->api->backend->changes(ctx->api->storage, ctx->database_id, checkpoint,
-		collection_count ? collections : NULL, collection_count, (size_t)limit, append_change,
-		&state, &more);
+	/* Text that goes out as text need not be parsed (storage.h changes_text). */
+	rc = (state.data_as_text && ctx->api->backend->changes_text ?
+		ctx->api->backend->changes_text : ctx->api->backend->changes)(ctx->api->storage,
+		ctx->database_id, checkpoint, collection_count ? collections : NULL,
+		collection_count, (size_t)limit, append_change, &state, &more);
 	if (rc < 0) {
 		if (rc == CAIRN_ENOTFOUND)
 			cairn__http_respond_error(ctx->response, 404, "database_not_found",

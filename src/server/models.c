@@ -265,6 +265,22 @@ void cairn__text_append_json(cairn_text *text, json_object *value)
 	cairn__text_append(text, json, length);
 }
 
+/* A decimal int64, without printf (every document carries two). */
+static void append_int64(cairn_text *text, int64_t value)
+{
+	char digits[24];
+	size_t at = sizeof(digits);
+	uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+
+	do {
+		digits[--at] = (char)('0' + magnitude % 10);
+		magnitude /= 10;
+	} while (magnitude);
+	if (value < 0)
+		digits[--at] = '-';
+	cairn__text_append(text, digits + at, sizeof(digits) - at);
+}
+
 void cairn__text_append_document(cairn_text *text, const cairn_storage_record *record)
 {
 	char created[CAIRN_TIME_TEXT_SIZE];
@@ -275,22 +291,29 @@ void cairn__text_append_document(cairn_text *text, const cairn_storage_record *r
 	cairn__time_format(record->updated_at, updated);
 	cairn__text_append_cstr(text, "{\"$id\":");
 	cairn__text_append_json_string(text, record->id);
-	cairn__text_appendf(text, ",\"$sequence\":\"%" PRId64 "\",\"$collectionId\":",
-		record->sequence);
+	cairn__text_append_cstr(text, ",\"$sequence\":\"");
+	append_int64(text, record->sequence);
+	cairn__text_append_cstr(text, "\",\"$collectionId\":");
 	cairn__text_append_json_string(text, record->collection_id);
 	cairn__text_append_cstr(text, ",\"$databaseId\":");
 	cairn__text_append_json_string(text, record->database_id);
-	cairn__text_appendf(text, ",\"$createdAt\":\"%s\",\"$updatedAt\":\"%s\",\"$permissions\":",
-		created, updated);
-	if (record->permissions && json_object_is_type(record->permissions, json_type_array))
+	cairn__text_append_cstr(text, ",\"$createdAt\":\"");
+	cairn__text_append_cstr(text, created);
+	cairn__text_append_cstr(text, "\",\"$updatedAt\":\"");
+	cairn__text_append_cstr(text, updated);
+	cairn__text_append_cstr(text, "\",\"$permissions\":");
+	if (record->permissions && json_object_is_type(record->permissions, json_type_array) &&
+		json_object_array_length(record->permissions) > 0)
 		cairn__text_append_json(text, record->permissions);
 	else
 		cairn__text_append_cstr(text, "[]");
-	cairn__text_appendf(text, ",\"$version\":%" PRId64, record->version);
+	cairn__text_append_cstr(text, ",\"$version\":");
+	append_int64(text, record->version);
 	if (data && json_object_is_type(data, json_type_object) &&
 		json_object_object_length(data) > 0) {
-		size_t length = 0;
-		const char *json = cairn__json_text(data, &length);
+		size_t length = record->data_text ? record->data_text_length : 0;
+		const char *json = record->data_text ? record->data_text :
+			cairn__json_text(data, &length);
 		/* The stored data is an object "{...}": splice its members after the system keys. */
 		if (!json || length < 2 || json[0] != '{') {
 			text->failed = 1;

@@ -241,6 +241,8 @@ failed:
 
 /* ---- per change ---------------------------------------------------------------------- */
 
+#define STORED_DATA_MAX_DEPTH 64 /* as storage reads stored JSON; input is held to 32 */
+
 /* The rule of REST reads (permissions.c): collection read, or the document's own read when
  * documentSecurity is on; a tombstone keeps the permissions it had. */
 static int readable(const cairn_sync_scope *scope, const scope_entry *entry,
@@ -271,9 +273,22 @@ int cairn__sync_scope_visible(cairn_sync_scope *scope, const cairn_storage_recor
 	}
 	/* A delete the caller could read goes out as it is: its data is gone, so the scope
 	 * cannot judge it, and it removes nothing the client may keep. */
-	if (!entry->scope || record->deleted || !record->data)
+	if (!entry->scope || record->deleted || (!record->data && !record->data_text))
 		return CAIRN_SYNC_SEND;
-	model = cairn__model_document(record);
+	if (!record->data) {
+		/* A text-only record (storage.h changes_text): the scope must look inside. */
+		cairn_storage_record parsed = *record; /* shallow: borrowed, never cleared */
+
+		parsed.data = cairn__json_parse(record->data_text, record->data_text_length,
+			STORED_DATA_MAX_DEPTH);
+		if (!parsed.data)
+			return cairn__error_set(CAIRN_EIO, "a stored document is corrupt: %s",
+				cairn_error_last());
+		model = cairn__model_document(&parsed);
+		json_object_put(parsed.data);
+	} else {
+		model = cairn__model_document(record);
+	}
 	if (!model)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory matching a sync scope");
 	matches = cairn__query_matches(entry->scope, model);

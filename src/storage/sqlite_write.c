@@ -23,6 +23,7 @@ typedef struct {
 	const char *database_id;
 	int64_t last_sequence;        /* the database's change sequence, saved at commit */
 	int sequence_dirty;
+	int fresh;                    /* 1: no write of the batch has a stored outcome (batch_fresh) */
 	collection_slot *collections; /* the collections this batch touched */
 	size_t collection_count;
 	size_t collection_capacity;
@@ -120,6 +121,58 @@ static int batch_flush(write_batch *batch)
 	return cairn__sqlite_statement_run(batch->conn, stmt, "saving the change sequence");
 }
 
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when no write of the batch can find a stored outcome, so that the writes need not look
+ * one by one: all are one client's pushes, no mutation id repeats in the batch, and the
+ * client has no stored outcome from the smallest id to the largest (one index seek; a
+ * client's ids grow with time, so a new batch lies past its earlier ones). 0 when that is not
+ * certain (each write then looks), or a negative code. */
+static int batch_fresh(write_batch *batch, const cairn_storage_write *writes, size_t count)
+{
+	const char **ids;
+	sqlite3_stmt *stmt;
+	int rc = 1;
+
+	if (count < 2)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		if (!writes[i].mutation_id || !writes[i].client_id ||
+			strcmp(writes[i].client_id, writes[0].client_id) != 0)
+			return 0;
+	}
+	ids = malloc(count * sizeof(*ids));
+	if (!ids)
+		return 0;
+	for (size_t i = 0; i < count; i++)
+		ids[i] = writes[i].mutation_id;
+	qsort(ids, count, sizeof(*ids), compare_strings);
+	for (size_t i = 1; i < count && rc == 1; i++) {
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			rc = 0;
+	}
+	if (rc == 1) {
+		stmt = cairn__sqlite_statement(batch->conn, ST_MUTATION_ANY_BETWEEN);
+		if (!stmt) {
+			free(ids);
+			return cairn__sqlite_prepare_failed();
+		}
+		cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+		cairn__sqlite_bind_text(stmt, 2, writes[0].client_id);
+		cairn__sqlite_bind_text(stmt, 3, ids[0]);
+		cairn__sqlite_bind_text(stmt, 4, ids[count - 1]);
+		rc = sqlite3_step(stmt);
+		rc = rc == SQLITE_DONE ? 1 : rc == SQLITE_ROW ? 0 :
+			cairn__sqlite_fail(batch->conn->db, rc, "looking for stored mutation outcomes");
+		cairn__sqlite_statement_done(stmt);
+	}
+	free(ids);
+	return rc;
+}
+
 /* Looks up a stored outcome of (client, mutation). Returns 1 and fills `outcome` if found. */
 static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	cairn_storage_outcome *outcome)
@@ -163,6 +216,7 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 		record->sequence = sqlite3_column_int64(stmt, 10);
 		record->hlc = sqlite3_column_int64(stmt, 11);
 		record->deleted = sqlite3_column_int(stmt, 12);
+		outcome->fields_omitted = !record->deleted && !record->data;
 		if (!record->permissions && !(record->permissions = json_object_new_array())) {
 			rc = cairn__sqlite_oom();
 			goto cleanup;
@@ -244,7 +298,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	int64_t created_at = 0, sequence = 0, now;
 	int rc;
 
-	if (write->mutation_id) {
+	if (write->mutation_id && !batch->fresh) {
 		rc = mutation_replay(batch, write, outcome);
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
@@ -387,7 +441,13 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			rc = cairn__sqlite_oom();
 			goto cleanup;
 		}
-		data_text = cairn__json_text(data, &data_len);
+		if (data == write->data && write->data_text) {
+			/* Stored as given (no $ keys dropped, nothing merged): printed already. */
+			data_text = write->data_text;
+			data_len = write->data_text_length;
+		} else {
+			data_text = cairn__json_text(data, &data_len);
+		}
 		if (!data_text) {
 			rc = cairn__sqlite_oom();
 			goto cleanup;
@@ -447,12 +507,21 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	/* The record after the write. */
 	json_object_put(record->permissions);
 	record->permissions = write->permissions ? json_object_get(write->permissions) :
+		strcmp(permissions_text, "[]") == 0 ? json_object_new_array() :
 		cairn__json_parse(permissions_text, (size_t)-1, STORED_JSON_MAX_DEPTH);
 	if (!record->permissions) {
 		rc = cairn__sqlite_oom();
 		goto cleanup;
 	}
 	record->data = data;
+	if (data == write->data && write->data_text) {
+		/* Printed by the caller, who prints the outcome next (storage.h data_text). */
+		record->data_text = write->data_text;
+		record->data_text_length = write->data_text_length;
+	}
+	/* Stored exactly as given and acked without its fields: a replay needs none either. */
+	if (write->slim_ack && data == write->data && write->op == CAIRN_WRITE_REPLACE)
+		data_text = NULL;
 	data = NULL;
 	rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text, data_len,
 		permissions_text) : 0;
@@ -506,6 +575,10 @@ int cairn__sqlite_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
 	cairn__sqlite_statement_done(stmt);
 	if (rc < 0)
 		goto cleanup;
+	rc = batch_fresh(&batch, writes, count);
+	if (rc < 0)
+		goto cleanup;
+	batch.fresh = rc;
 	for (size_t i = 0; i < count; i++) {
 		rc = apply_write(&batch, &writes[i], &outcomes[i]);
 		if (rc < 0)

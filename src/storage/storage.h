@@ -66,6 +66,12 @@ typedef struct {
 	char *author;             /* client id of the last writer; "" for REST writes */
 	char *last_mutation;      /* mutation id of the last write, "" for REST writes */
 	int deleted;              /* 1 for a tombstone */
+	const char *data_text;    /* NULL, or the stored JSON text of `data` exactly as
+	                           * cairn__json_text prints it, borrowed: in a scan's record
+	                           * until its callback returns, in an applied outcome while the
+	                           * write's `data_text` lives. Printers splice it instead of
+	                           * printing `data` again */
+	size_t data_text_length;
 } cairn_storage_record;
 
 typedef enum {
@@ -115,12 +121,22 @@ typedef struct cairn_storage_write {
 	const char *mutation_id;    /* NULL for REST */
 	cairn_storage_guard_fn guard; /* NULL: no permission check (trusted callers) */
 	void *guard_payload;
+	const char *data_text;      /* optional: `data` as cairn__json_text printed it (borrowed,
+	                             * valid while `data` is not printed again), so that a backend
+	                             * storing `data` unchanged need not print it again; NULL: none */
+	size_t data_text_length;
+	int slim_ack;               /* 1: the caller acks a put whose stored fields are exactly
+	                             * `data` without them (docs/protocol.md "Slim acks"), so the
+	                             * stored outcome may leave them out (a replay then has
+	                             * `fields_omitted`) */
 } cairn_storage_write;
 
 /* The outcome of one write. */
 typedef struct cairn_storage_outcome {
 	int status;                 /* 0 applied; CAIRN_ECONFLICT; or another negative code = rejected */
 	int replayed;               /* 1 when this is a stored outcome of an earlier identical push */
+	int fields_omitted;         /* replayed, applied: the outcome was stored without the user
+	                             * fields (a slim ack): record.data is NULL on a live record */
 	char error_type[48];        /* Appwrite error type when rejected, e.g. "document_not_found" */
 	char error_message[256];
 	cairn_storage_record record; /* applied: the document after the write (a tombstone for a
@@ -253,6 +269,14 @@ typedef struct cairn_storage_backend {
 	int (*watch)(cairn_storage *storage,
 		void (*on_change)(const char *database_id, int64_t sequence, void *payload),
 		void *payload);
+
+	/* Optional (NULL: use `changes`): the same feed, except that a live record's `data` is
+	 * NULL and only its stored text (`data_text`, unchecked) is set, for a caller that sends
+	 * the text on without parsing it (the pull's dataAsText) and parses it only when it must
+	 * look inside (a scope). */
+	int (*changes_text)(cairn_storage *storage, const char *database_id, int64_t since,
+		const char *const *collections, size_t collection_count, size_t limit,
+		cairn_storage_record_cb each, void *payload, int *out_more);
 } cairn_storage_backend;
 
 extern const cairn_storage_backend cairn__storage_sqlite;

@@ -477,7 +477,7 @@ static void test_client_conflicts__schema_1_upgrade(void **state)
 		"UPDATE meta SET value = 1 WHERE key = 'schema_version';");
 	client_reopen(&env);
 	assert_int_equal(client_sql_int(env.path, "SELECT value FROM meta WHERE key = "
-		"'schema_version'"), 2);
+		"'schema_version'"), CAIRN__STORE_SCHEMA_VERSION);
 	ledger = client_conflicts(env.store);
 	assert_int_equal(json_object_array_length(ledger), 1);
 	assert_string_equal(client_string(json_object_array_get_idx(ledger, 0), "state"), "done");

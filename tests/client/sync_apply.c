@@ -669,8 +669,8 @@ static void test_client_sync_apply__stale_replies_and_echoes_are_guarded(void **
 	doc = client_get(env.store, "items", "a");
 	assert_string_equal(client_string(doc, "t"), "mine");
 	json_object_put(doc);
-	assert_int_equal(client_sql_int(env.path,
-		"SELECT (SELECT data FROM docs) = (SELECT data FROM server_docs)"), 1);
+	/* with nothing pending the server copy shares the view row's data */
+	assert_int_equal(client_sql_int(env.path, "SELECT data IS NULL FROM server_docs"), 1);
 	/* a tombstone with nothing pending removes the view */
 	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
 		"{\"collection\":\"items\",\"id\":\"a\",\"version\":12,\"deleted\":true,\"hlc\":5,"
@@ -678,6 +678,220 @@ static void test_client_sync_apply__stale_replies_and_echoes_are_guarded(void **
 	assert_int_equal(applied, 1);
 	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs"), 0);
 	assert_int_equal(client_sql_int(env.path, "SELECT deleted FROM server_docs"), 1);
+	client_env_free(&env);
+}
+
+/* A server copy that shares the view row's data gets its own copy before any local write
+ * changes that row: conflict handling later needs the server state, not the local edit. */
+static void test_client_sync_apply__shared_server_copy_detaches(void **state)
+{
+	client_env env;
+	uint64_t applied = 0;
+	int64_t checkpoint = 0;
+	json_object *doc;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		"{\"collection\":\"items\",\"id\":\"a\",\"version\":3,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("a", 3, ",\"t\":\"server\",\"d\":1.5") "},"
+		"{\"collection\":\"items\",\"id\":\"b\",\"version\":4,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"document\":" SERVER_DOC("b", 4, ",\"t\":\"server b\"") "}],"
+		"\"checkpoint\":4,\"more\":false}"), 0);
+	assert_int_equal(applied, 2);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM server_docs "
+		"WHERE data IS NULL AND deleted = 0"), 2);
+	/* a put and a delete: each server copy keeps the server's fields */
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"t\":\"local\"}"), 0);
+	assert_int_equal(cairn_doc_delete(env.store, "items", "b"), 0);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM server_docs WHERE "
+		"json_extract(data, '$.t') = 'server' AND json_extract(data, '$.d') = 1.5 "
+		"AND id = 'a'"), 1);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM server_docs WHERE "
+		"json_extract(data, '$.t') = 'server b' AND id = 'b'"), 1);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "local");
+	json_object_put(doc);
+	/* the server copy read back through the library (the base of a conflict) */
+	{
+		cairn__view view;
+		cairn__server_meta meta;
+
+		assert_int_equal(cairn__view_load_server(&view, &meta, env.store, "items", "a"), 0);
+		assert_int_equal(meta.version, 3);
+		assert_string_equal(json_object_get_string(json_object_object_get(view.data, "t")),
+			"server");
+		cairn__view_clear(&view);
+		assert_int_equal(cairn__view_load_server(&view, &meta, env.store, "items", "b"), 0);
+		assert_true(view.exists);
+		assert_string_equal(json_object_get_string(json_object_object_get(view.data, "t")),
+			"server b");
+		cairn__view_clear(&view);
+	}
+	client_env_free(&env);
+}
+
+/* A change in the text form (dataAsText): the fields and permissions arrive as their JSON
+ * text and are stored as received; text that is not a JSON object (or array, for the
+ * permissions) refuses the whole page and stores nothing. */
+#define TEXT_CHANGE(id, version, data, permissions) \
+	"{\"collection\":\"items\",\"id\":\"" id "\",\"version\":" #version ",\"deleted\":false," \
+	"\"hlc\":5,\"author\":\"c-o\",\"createdAt\":\"2020-01-01T00:00:00.000+00:00\"," \
+	"\"updatedAt\":\"2020-01-02T00:00:00.000+00:00\",\"sequence\":\"7\"," \
+	"\"permissions\":" permissions ",\"data\":" data "}"
+
+static void test_client_sync_apply__pull_text_form(void **state)
+{
+	client_env env;
+	uint64_t applied = 0;
+	int64_t checkpoint = 0;
+	json_object *doc;
+	json_object *value;
+	const char *bad[] = {
+		TEXT_CHANGE("b", 4, "\"{\\\"t\\\":\"", "\"[]\""),        /* truncated JSON */
+		TEXT_CHANGE("b", 4, "\"[1,2]\"", "\"[]\""),               /* not an object */
+		TEXT_CHANGE("b", 4, "\"{\\\"t\\\":1}\"", "\"{}\""),       /* permissions not an array */
+		TEXT_CHANGE("b", 4, "{\"t\":1}", "\"[]\""),               /* data not a string */
+		"{\"collection\":\"items\",\"id\":\"b\",\"version\":4,\"deleted\":false,\"hlc\":5,"
+		"\"author\":\"c-o\",\"permissions\":\"[]\",\"data\":\"{}\"}", /* no timestamps */
+	};
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(pull(&env, &applied, &checkpoint, "{\"changes\":["
+		TEXT_CHANGE("a", 3, "\"{\\\"t\\\":\\\"x\\\\\\\"y\\\",\\\"n\\\":9007199254740993}\"",
+			"\"[\\\"read(\\\\\\\"any\\\\\\\")\\\"]\"") "],\"checkpoint\":3,\"more\":false}"), 0);
+	assert_int_equal(applied, 1);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "x\"y");
+	assert_true(json_object_object_get_ex(doc, "n", &value));
+	assert_int_equal(json_object_get_int64(value), INT64_C(9007199254740993));
+	assert_string_equal(client_string(doc, "$createdAt"), "2020-01-01T00:00:00.000+00:00");
+	assert_string_equal(client_string(doc, "$updatedAt"), "2020-01-02T00:00:00.000+00:00");
+	assert_true(json_object_object_get_ex(doc, "$permissions", &value));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(value, 0)),
+		"read(\"any\")");
+	json_object_put(doc);
+	assert_int_equal(client_sql_int(env.path, "SELECT version FROM server_docs"), 3);
+	assert_int_equal(client_sql_int(env.path, "SELECT sequence = '7' FROM server_docs"), 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char page[1024];
+
+		snprintf(page, sizeof(page), "{\"changes\":[" TEXT_CHANGE("c", 4, "\"{}\"", "\"[]\"")
+			",%s],\"checkpoint\":4,\"more\":false}", bad[i]);
+		assert_int_equal(pull(&env, &applied, &checkpoint, page), CAIRN_ESERVER);
+		assert_non_null(strstr(cairn_error_last(), "malformed"));
+		/* the page's good change was rolled back with it */
+		assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs"), 1);
+		assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM server_docs"), 1);
+	}
+	client_env_free(&env);
+}
+
+/* An acknowledgement "asPushed" carries no fields: the server copy takes the put's own
+ * payload (shared with the view when nothing else is pending, its own copy otherwise). */
+#define SYSTEM_DOC(id, version) \
+	"{\"$id\":\"" id "\",\"$collectionId\":\"items\",\"$databaseId\":\"main\"," \
+	"\"$createdAt\":\"2021-01-01T00:00:00.000+00:00\"," \
+	"\"$updatedAt\":\"2021-01-02T00:00:00.000+00:00\",\"$permissions\":[]," \
+	"\"$version\":" #version ",\"$sequence\":\"3\"}"
+
+static void test_client_sync_apply__slim_acknowledgements(void **state)
+{
+	client_env env;
+	cairn__push_tally tally = { 0 };
+	batch b = { 0 };
+	json_object *doc;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"t\":\"one\",\"n\":1}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"t\":\"bee\"}"), 0);
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 2);
+	/* a later local edit of b is pending when its first put is acknowledged */
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"t\":\"bee 2\"}"), 0);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":5,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("a", 5) "},"
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":6,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("b", 6) "}]}"), 0);
+	unload(&b);
+	doc = client_get(env.store, "items", "a");
+	assert_string_equal(client_string(doc, "t"), "one");
+	assert_string_equal(client_string(doc, "$createdAt"), "2021-01-01T00:00:00.000+00:00");
+	json_object_put(doc);
+	assert_int_equal(client_sql_int(env.path, "SELECT data IS NULL AND version = 5 "
+		"FROM server_docs WHERE id = 'a'"), 1);
+	assert_int_equal(client_sql_int(env.path, "SELECT json_extract(data, '$.t') = 'bee' AND "
+		"version = 6 FROM server_docs WHERE id = 'b'"), 1);
+	doc = client_get(env.store, "items", "b");
+	assert_string_equal(client_string(doc, "t"), "bee 2");
+	json_object_put(doc);
+	/* "asPushed" on anything but a put is refused, and nothing of that reply is kept */
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(cairn_doc_delete(env.store, "items", "a"), 0);
+	unload(&b);
+	load(&b, &env, 10);
+	assert_int_equal(b.count, 2);
+	assert_string_equal(b.mutations[1].op, "delete");
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":7,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("b", 7) "},"
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":8,\"asPushed\":true,"
+		"\"document\":null}]}"), CAIRN_ESERVER);
+	unload(&b);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox"), 2);
+	client_env_free(&env);
+}
+
+/* A batch applied at the versions right after the checkpoint moves the checkpoint past them
+ * (its own writes are not pulled back); a gap, a non-applied result or a sync scope keeps it. */
+static void test_client_sync_apply__own_changes_move_the_checkpoint(void **state)
+{
+	client_env env;
+	cairn__push_tally tally = { 0 };
+	batch b = { 0 };
+	int64_t checkpoint = 0;
+	const char *scope = "{\"method\":\"equal\",\"attribute\":\"n\",\"values\":[1]}";
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn__meta_set_int64(env.store, "checkpoint", 10), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"n\":1}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"n\":2}"), 0);
+	load(&b, &env, 10);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":11,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("a", 11) "},"
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":12,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("b", 12) "}]}"), 0);
+	unload(&b);
+	assert_int_equal(cairn__meta_get_int64(env.store, "checkpoint", &checkpoint), 1);
+	assert_int_equal(checkpoint, 12);
+
+	/* someone else's change at 13: ours at 14 leaves the checkpoint for the pull */
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"n\":3}"), 0);
+	load(&b, &env, 10);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":14,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("a", 14) "}]}"), 0);
+	unload(&b);
+	assert_int_equal(cairn__meta_get_int64(env.store, "checkpoint", &checkpoint), 1);
+	assert_int_equal(checkpoint, 12);
+
+	/* with a scope the pull decides what this device keeps, its own writes too */
+	assert_int_equal(cairn__meta_set_int64(env.store, "checkpoint", 14), 0);
+	assert_int_equal(cairn_sync_scope_set(env.store, "items", &scope, 1), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"n\":4}"), 0);
+	load(&b, &env, 10);
+	assert_int_equal(apply(&tally, &env, &b, "{\"results\":["
+		"{\"mutationId\":\"%s\",\"status\":\"applied\",\"version\":15,\"asPushed\":true,"
+		"\"document\":" SYSTEM_DOC("b", 15) "}]}"), 0);
+	unload(&b);
+	assert_int_equal(cairn__meta_get_int64(env.store, "checkpoint", &checkpoint), 1);
+	assert_int_equal(checkpoint, 14);
 	client_env_free(&env);
 }
 
@@ -697,6 +911,10 @@ int main(void)
 		cmocka_unit_test(test_client_sync_apply__pull_pages),
 		cmocka_unit_test(test_client_sync_apply__new_remote_forgets_server_state),
 		cmocka_unit_test(test_client_sync_apply__stale_replies_and_echoes_are_guarded),
+		cmocka_unit_test(test_client_sync_apply__shared_server_copy_detaches),
+		cmocka_unit_test(test_client_sync_apply__pull_text_form),
+		cmocka_unit_test(test_client_sync_apply__slim_acknowledgements),
+		cmocka_unit_test(test_client_sync_apply__own_changes_move_the_checkpoint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -415,7 +415,7 @@ static void test_integration_partial_sync__resync_cut_short_runs_again(void **st
 	/* Narrowed; the resync's second page is cut off mid-answer. */
 	assert_int_equal(cairn_sync_scope_set(store, "orders", &seven, 1), 0);
 	snprintf(match, sizeof(match), "{\"checkpoint\":%lld,\"limit\":2,\"maxBytes\":4194304,"
-		"\"collections\":[\"orders\"]", (long long)second_page);
+		"\"dataAsText\":true,\"collections\":[\"orders\"]", (long long)second_page);
 	cairn_test_proxy_cut_on(proxy, match, CAIRN_PROXY_TO_CLIENT, 20);
 	rc = cairn_sync_once(NULL, store, &options);
 	assert_int_not_equal(rc, 0);

@@ -12,7 +12,7 @@
 #include "util/error.h"
 #include "util/id.h"
 
-#define UNIQUE_COUNT 10000
+#define UNIQUE_COUNT 100000
 
 static int setup(void **state)
 {
