@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client/session_int.h"
+#include "client/checkpointer.h"
 #include "client/store_int.h"
 #include "util/error.h"
 #include "util/hlc.h"
@@ -600,13 +601,16 @@ int cairn_store_open(cairn_store **out, const char *path, const cairn_store_opti
 	if (rc != 0)
 		goto cleanup;
 	/* In WAL mode NORMAL is durable against application crashes (what the outbox promises);
-	 * only a power loss may drop the last commits, never corrupt the file.
-	 * A checkpoint every ~10 MiB of WAL instead of 1000 pages lets rewrites of hot pages
-	 * coalesce between checkpoints. */
+	 * only a power loss may drop the last commits, never corrupt the file. Checkpoints run
+	 * on a helper thread once the WAL holds ~2 MiB (checkpointer.c); the autocheckpoint
+	 * setting only stays if that cannot start. */
 	rc = exec_sql(store, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000",
 		"configuring the store");
 	if (rc != 0)
 		goto cleanup;
+	if (cairn__checkpointer_start(&store->checkpointer, store->db,
+		sqlite3_db_filename(store->db, "main")) != 0)
+		store->checkpointer = NULL;
 	rc = sqlite3_create_function_v2(store->db, "cairn_mutation_seq", 1, SQLITE_UTF8 |
 		SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, mutation_seq_sql, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -636,6 +640,7 @@ void cairn_store_free(cairn_store *store)
 		cairn__batch_discard(store);
 		for (int i = 0; i < STMT_COUNT; i++)
 			sqlite3_finalize(store->stmts[i]);
+		cairn__checkpointer_stop(store->checkpointer);
 		sqlite3_close_v2(store->db);
 	}
 	free(store);

@@ -69,6 +69,7 @@ struct cairn_store {
 	sqlite3_stmt *stmts[STMT_COUNT];
 	int in_transaction;          /* 1 between cairn__store_begin and commit/rollback */
 	struct cairn__batch *batch;  /* the open cairn_store_batch_begin (batch.c), or NULL */
+	struct cairn__checkpointer *checkpointer; /* WAL checkpoints off this thread, or NULL */
 };
 
 /* A reset statement ready for binding, or NULL with the error set. */

@@ -295,17 +295,6 @@ static int check_push_shape(cairn_api_request *ctx, json_object *mutations)
 	return 0;
 }
 
-/* 1 if the object has a key starting with '$' (system keys are never stored as data). */
-static int has_system_keys(json_object *object)
-{
-	json_object_object_foreach(object, key, value) {
-		(void)value;
-		if (key[0] == '$')
-			return 1;
-	}
-	return 0;
-}
-
 /* Fills `write` from a well-shaped mutation, or rejects the slot for bad content (invalid
  * ids, data that is not an object or too large, bad permissions): deterministic refusals that
  * need not be stored to stay idempotent. */
@@ -377,7 +366,7 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 		reject(slot, 400, "document_invalid_structure",
 			"Invalid document structure: `data` must be a JSON object.");
 		return;
-	} else if (!counters && !has_system_keys(data)) {
+	} else if (!counters && !cairn__json_has_system_keys(data)) {
 		/* Shared with the body, which outlives the write: nobody changes it. */
 		slot->fields = json_object_get(data);
 		slot->as_pushed = write->op == CAIRN_WRITE_REPLACE;

@@ -435,6 +435,17 @@ static int database_from_row(cairn_storage_database *out, sqlite3_stmt *stmt)
 	return 0;
 }
 
+
+/* The numbers of a document row (both record builders below). */
+static void record_numbers(cairn_storage_record *out, sqlite3_stmt *stmt)
+{
+	out->created_at = sqlite3_column_int64(stmt, DOC_CREATED);
+	out->updated_at = sqlite3_column_int64(stmt, DOC_UPDATED);
+	out->version = sqlite3_column_int64(stmt, DOC_VERSION);
+	out->sequence = sqlite3_column_int64(stmt, DOC_SEQUENCE);
+	out->hlc = sqlite3_column_int64(stmt, DOC_HLC);
+	out->deleted = sqlite3_column_int(stmt, DOC_DELETED);
+}
 static int collection_from_row(cairn_storage_collection *out, sqlite3_stmt *stmt)
 {
 	int rc;
@@ -472,12 +483,7 @@ int cairn__sqlite_record_from_row(cairn_storage_record *out, sqlite3_stmt *stmt,
 	out->id = cairn__sqlite_column_dup(stmt, DOC_ID);
 	out->author = cairn__sqlite_column_dup(stmt, DOC_AUTHOR);
 	out->last_mutation = cairn__sqlite_column_dup(stmt, DOC_LAST_MUTATION);
-	out->created_at = sqlite3_column_int64(stmt, DOC_CREATED);
-	out->updated_at = sqlite3_column_int64(stmt, DOC_UPDATED);
-	out->version = sqlite3_column_int64(stmt, DOC_VERSION);
-	out->sequence = sqlite3_column_int64(stmt, DOC_SEQUENCE);
-	out->hlc = sqlite3_column_int64(stmt, DOC_HLC);
-	out->deleted = sqlite3_column_int(stmt, DOC_DELETED);
+	record_numbers(out, stmt);
 	if (!out->database_id || !out->collection_id || !out->id || !out->author ||
 		!out->last_mutation) {
 		rc = cairn__sqlite_oom();
@@ -519,12 +525,7 @@ static int record_view(cairn_storage_record *out, sqlite3_stmt *stmt,
 	out->id = column_view(stmt, DOC_ID);
 	out->author = column_view(stmt, DOC_AUTHOR);
 	out->last_mutation = column_view(stmt, DOC_LAST_MUTATION);
-	out->created_at = sqlite3_column_int64(stmt, DOC_CREATED);
-	out->updated_at = sqlite3_column_int64(stmt, DOC_UPDATED);
-	out->version = sqlite3_column_int64(stmt, DOC_VERSION);
-	out->sequence = sqlite3_column_int64(stmt, DOC_SEQUENCE);
-	out->hlc = sqlite3_column_int64(stmt, DOC_HLC);
-	out->deleted = sqlite3_column_int(stmt, DOC_DELETED);
+	record_numbers(out, stmt);
 	rc = parse_data ? cairn__sqlite_column_json(&out->data, stmt, DOC_DATA) : 0;
 	if (rc == 0)
 		rc = cairn__sqlite_column_json(&out->permissions, stmt, DOC_PERMISSIONS);

@@ -66,22 +66,12 @@ void cairn__storage_outcome_clear(cairn_storage_outcome *outcome)
 	memset(outcome, 0, sizeof(*outcome));
 }
 
-static int has_system_keys(json_object *object)
-{
-	json_object_object_foreach(object, key, value) {
-		(void)value;
-		if (key[0] == '$')
-			return 1;
-	}
-	return 0;
-}
-
 /* A new reference to the user fields of `data` (NULL data gives {}). */
 json_object *cairn__storage_user_fields(json_object *data)
 {
 	if (!data)
 		return json_object_new_object();
-	if (has_system_keys(data))
+	if (cairn__json_has_system_keys(data))
 		return cairn__json_user_fields(data);
 	/* Shared by reference: the record owns one reference, the caller keeps its own. */
 	return json_object_get(data);

@@ -229,3 +229,15 @@ json_object *cairn__json_user_fields(json_object *object)
 	}
 	return fields;
 }
+
+int cairn__json_has_system_keys(json_object *object)
+{
+	if (!object || !json_object_is_type(object, json_type_object))
+		return 0;
+	json_object_object_foreach(object, key, value) {
+		(void)value;
+		if (key[0] == '$')
+			return 1;
+	}
+	return 0;
+}

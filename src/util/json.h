@@ -44,5 +44,7 @@ json_object *cairn__json_merge_top(json_object *base, json_object *patch);
 
 /* A new object holding the keys of `object` that do not start with '$' (user fields). */
 json_object *cairn__json_user_fields(json_object *object);
+/* 1 when the object has a key starting with '$' (system keys, never stored as data). */
+int cairn__json_has_system_keys(json_object *object);
 
 #endif
