@@ -52,15 +52,15 @@ static void test_client_checkpointer__bulk_commits_are_checkpointed(void **state
 	client_env_init(&env);
 	snprintf(wal, sizeof(wal), "%s-wal", env.path);
 	before = file_size(env.path);
-	/* ~1.3 MiB a commit: past CAIRN__CHECKPOINT_WAKE_PAGES (2 KiB pages) within 20 */
-	for (int round = 0; round < 20; round++)
+	/* ~0.7 MiB of WAL a commit: past CAIRN__CHECKPOINT_WAKE_PAGES (2 KiB pages) within 40 */
+	for (int round = 0; round < 40; round++)
 		bulk_commit(env.store, round * 500, 500);
 	wait_checkpointed(env.path, before);
 	/* and the WAL never grows past the backstop however much is written */
-	for (int round = 20; round < 60; round++)
+	for (int round = 40; round < 80; round++)
 		bulk_commit(env.store, round * 500, 500);
 	assert_true(file_size(wal) <= (off_t)CAIRN__CHECKPOINT_BACKSTOP_PAGES * 2100 + 4096);
-	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs"), 30000);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM docs"), 40000);
 	client_env_free(&env);
 }
 
