@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/replicator_rest_int.h"
 #include "client/store_int.h"
 #include "client/sync_scope.h"
 #include "util/error.h"
@@ -810,6 +811,9 @@ static int skip_own_changes(cairn_store *store, const int64_t *versions, size_t 
 	rc = cairn__scope_any(&scoped, store);
 	if (rc != 0 || scoped)
 		return rc;
+	/* REST mode's versions are $updatedAt times, not positions in a feed. */
+	if (cairn__rest_mode(store))
+		return 0;
 	return cairn__meta_set_int64(store, "checkpoint", versions[count - 1]);
 }
 
