@@ -34,6 +34,9 @@ static const char *const statement_sql[STMT_COUNT] = {
 		"updated_at = excluded.updated_at, permissions = excluded.permissions, "
 		"pending = excluded.pending",
 	[STMT_DOC_DELETE] = "DELETE FROM docs WHERE collection = ?1 AND id = ?2",
+	/* An acknowledged put's row: its fields are already what the server stored. */
+	[STMT_DOC_ACKED] = "UPDATE docs SET created_at = ?3, updated_at = ?4, permissions = ?5, "
+		"pending = 0 WHERE collection = ?1 AND id = ?2 AND deleted = 0",
 	[STMT_DOCS_LIVE] = "SELECT id, data, created_at, updated_at, permissions, seq FROM docs "
 		"WHERE collection = ?1 AND deleted = 0",
 	/* A live server copy without data shares the view row's (view_detach in view.c). */

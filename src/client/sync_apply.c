@@ -184,6 +184,7 @@ typedef struct {
 	const char *permissions;
 	size_t permissions_length;
 	const char *sequence;     /* NULL: none */
+	int in_view;              /* `data` is already the view row's (an "asPushed" put) */
 } server_texts;
 
 static void server_texts_clear(server_texts *texts)
@@ -239,6 +240,7 @@ static int texts_from_pushed(server_texts *texts, json_object *document, const c
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
 	}
 	cairn__json_get_string(document, "$sequence", &texts->sequence);
+	texts->in_view = 1;
 	return 0;
 }
 
@@ -289,6 +291,31 @@ static int texts_from_change(server_texts *texts, sqlite3_stmt *valid, json_obje
 	return 0;
 }
 
+/* The view row of a put acknowledged as stored as pushed, with nothing else pending: its
+ * fields already are the pushed ones (the put was the newest change of the view), so only
+ * the server's timestamps and permissions and the pending flag change; no data is rebound.
+ * A row that is not there (or a local tombstone) is written whole. */
+static int view_acked(cairn_store *store, const char *collection, const char *id,
+	const server_texts *texts)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_DOC_ACKED);
+	int rc;
+
+	if (!stmt)
+		return cairn__error_code();
+	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, texts->view.created_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, texts->view.updated_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, texts->permissions, (int)texts->permissions_length,
+		SQLITE_STATIC);
+	rc = cairn__store_step_done(store, stmt, "writing a document");
+	if (rc != 0 || sqlite3_changes(store->db) > 0)
+		return rc;
+	return cairn__view_save_shared(store, collection, id, &texts->view, texts->data,
+		texts->data_length, texts->permissions, texts->permissions_length);
+}
+
 /* Sets the local view of a document with nothing pending, which is its server copy, from the
  * texts just written to server_docs (the same row cairn__view_save writes, without printing
  * the fields a second time); the server copy shares this row's data. */
@@ -297,6 +324,8 @@ static int view_set_server(cairn_store *store, const char *collection, const cha
 {
 	if (!texts->view.exists)
 		return cairn__view_save(store, collection, id, &texts->view, 0); /* removes the row */
+	if (texts->in_view)
+		return view_acked(store, collection, id, texts);
 	return cairn__view_save_shared(store, collection, id, &texts->view, texts->data,
 		texts->data_length, texts->permissions, texts->permissions_length);
 }
