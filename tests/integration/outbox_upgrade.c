@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "client/client_test.h"
 #include "support/integration.h"
 #include "util/id.h"
 #include "util/time.h"
@@ -60,23 +61,6 @@ static void sql_exec(sqlite3 *db, const char *sql)
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK)
 		fail_msg("%s: %s", sql, message);
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *stmt = NULL;
-	int64_t value = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		value = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return value;
 }
 
 /* Old-style ids (20 hex characters, no seq) made the way schema 2 made them. */
@@ -135,25 +119,25 @@ static void test_outbox_upgrade__schema_2_rows_push(void **state)
 	snprintf(path, sizeof(path), "%s/old.db", env->root);
 	store = cairn_it_store_open(env, "old", DATABASE);
 	/* The upgrade kept every row with its seq and id, and dropped the UNIQUE index. */
-	assert_int_equal(sql_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
-	assert_int_equal(sql_int(path, "SELECT count(*) FROM outbox WHERE state = 'pending'"), 5);
+	assert_int_equal(client_sql_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+	assert_int_equal(client_sql_int(path, "SELECT count(*) FROM outbox WHERE state = 'pending'"), 5);
 	for (int i = 0; i < 5; i++) {
 		static const int seqs[5] = { 1, 2, 4, 6, 7 };
 
 		snprintf(sql, sizeof(sql), "SELECT seq FROM outbox WHERE mutation_id = '%s'", ids[i]);
-		assert_int_equal(sql_int(path, sql), seqs[i]);
+		assert_int_equal(client_sql_int(path, sql), seqs[i]);
 	}
-	assert_int_equal(sql_int(path, "SELECT count(*) FROM pragma_index_list('outbox') "
+	assert_int_equal(client_sql_int(path, "SELECT count(*) FROM pragma_index_list('outbox') "
 		"WHERE \"unique\" = 1"), 0);
-	assert_int_equal(sql_int(path, "SELECT value FROM meta WHERE key = 'client_id' AND "
+	assert_int_equal(client_sql_int(path, "SELECT value FROM meta WHERE key = 'client_id' AND "
 		"value = 'c-upgrade2'") != -1, 1);
 	/* New writes after the old ones: one chains on the old patch of a. */
 	cairn_it_patch(store, "items", "a", "{\"k\":5}");
 	cairn_it_put(store, "items", "e", "{\"n\":6}");
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM outbox WHERE seq = 8 AND "
 		"prev_mutation = '%s' AND mutation_id LIKE '%%-8'", ids[1]);
-	assert_int_equal(sql_int(path, sql), 1);
-	assert_int_equal(sql_int(path, "SELECT count(*) FROM outbox WHERE seq = 9 AND "
+	assert_int_equal(client_sql_int(path, sql), 1);
+	assert_int_equal(client_sql_int(path, "SELECT count(*) FROM outbox WHERE seq = 9 AND "
 		"mutation_id LIKE '%-9'"), 1);
 	/* One round pushes all seven; the server acknowledges each (none left, none parked). */
 	cairn_it_sync(&result, store, NULL);
@@ -166,7 +150,7 @@ static void test_outbox_upgrade__schema_2_rows_push(void **state)
 	/* The clock's trigger survived the rebuild: the rows leaving moved their time to meta. */
 	snprintf(sql, sizeof(sql), "SELECT value >= %lld FROM meta WHERE key = 'hlc'",
 		(long long)(cairn__time_now_ms() - 60000) << 16);
-	assert_int_equal(sql_int(path, sql), 1);
+	assert_int_equal(client_sql_int(path, sql), 1);
 	/* Later writes push as usual. */
 	cairn_it_put(store, "items", "a", "{\"n\":10}");
 	cairn_it_sync(&result, store, NULL);
