@@ -92,10 +92,11 @@ int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *
 	return load_after(out, count, store, limit, 0);
 }
 
-/* 1 when the `count` mutations of `current` are exactly the pending rows up to the last one's
- * seq (ids from before schema 3 carry no seq: 0, and the caller loads the ordinary way). */
+/* 1 when the pending rows up to the last of `current`'s seq are `before` rows and then the
+ * `count` mutations of `current` (ids from before schema 3 carry no seq: 0, and the caller
+ * loads the ordinary way). */
 static int still_the_head(int *out, cairn_store *store, const cairn__mutation *current,
-	size_t count, int64_t last_seq)
+	size_t count, size_t before, int64_t last_seq)
 {
 	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_HEAD);
 	int rc;
@@ -107,14 +108,14 @@ static int still_the_head(int *out, cairn_store *store, const cairn__mutation *c
 	sqlite3_bind_text(stmt, 2, current[count - 1].mutation_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(stmt, 0) == (int64_t)count &&
+		*out = sqlite3_column_int64(stmt, 0) == (int64_t)(before + count) &&
 			sqlite3_column_int(stmt, 1) == 1;
 	sqlite3_reset(stmt);
 	return rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "reading the outbox");
 }
 
 int cairn__outbox_load_after(cairn__mutation **out, size_t *out_count, cairn_store *store,
-	const cairn__mutation *current, size_t count, size_t limit)
+	const cairn__mutation *current, size_t count, size_t before, size_t limit)
 {
 	int64_t last_seq = count ? cairn__mutation_id_seq(current[count - 1].mutation_id) : 0;
 	int head = 0;
@@ -130,7 +131,7 @@ int cairn__outbox_load_after(cairn__mutation **out, size_t *out_count, cairn_sto
 		if (seq <= 0 || seq >= last_seq)
 			return 0;
 	}
-	rc = still_the_head(&head, store, current, count, last_seq);
+	rc = still_the_head(&head, store, current, count, before, last_seq);
 	if (rc != 0 || !head)
 		return rc;
 	return load_after(out, out_count, store, limit, last_seq);

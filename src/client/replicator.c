@@ -268,13 +268,50 @@ typedef struct {
 	cairn__mutation *mutations;
 	size_t count;
 	cairn__prefetch *sending;   /* its request; session->http is the helper's until joined */
+	/* The batch after it, loaded and printed while the server works on the one sent, to be
+	 * sent the moment that one's reply says every mutation was applied. */
+	cairn__mutation *prepared;
+	size_t prepared_count;
+	char *prepared_body;
+	size_t prepared_length;
 } push_ahead;
 
-static void push_ahead_clear(push_ahead *ahead)
+static void push_prepared_clear(push_ahead *ahead)
+{
+	cairn__mutations_free(ahead->prepared, ahead->prepared_count);
+	free(ahead->prepared_body);
+	ahead->prepared = NULL;
+	ahead->prepared_count = 0;
+	ahead->prepared_body = NULL;
+	ahead->prepared_length = 0;
+}
+
+/* Forgets the batch in flight (joined, its reply dropped), keeping a prepared one. */
+static void push_sent_clear(push_ahead *ahead)
 {
 	json_object_put(cairn__prefetch_finish(ahead->sending));
 	cairn__mutations_free(ahead->mutations, ahead->count);
-	memset(ahead, 0, sizeof(*ahead));
+	ahead->sending = NULL;
+	ahead->mutations = NULL;
+	ahead->count = 0;
+}
+
+static void push_ahead_clear(push_ahead *ahead)
+{
+	push_sent_clear(ahead);
+	push_prepared_clear(ahead);
+}
+
+/* Loads and prints the batch after `sent` (which `before` unapplied rows precede). */
+static void push_prepare(push_ahead *ahead, sync_session *session, const cairn__mutation *sent,
+	size_t sent_count, size_t before, size_t batch_size)
+{
+	push_prepared_clear(ahead);
+	if (sent_count < batch_size || cairn__outbox_load_after(&ahead->prepared,
+		&ahead->prepared_count, session->store, sent, sent_count, before, batch_size) != 0 ||
+		ahead->prepared_count == 0 || cairn__push_body(&ahead->prepared_body,
+		&ahead->prepared_length, session->store, ahead->prepared, ahead->prepared_count) != 0)
+		push_prepared_clear(ahead);
 }
 
 /* 1 when every one of the `count` results in `reply` is "applied". */
@@ -306,25 +343,30 @@ static int all_applied(json_object *reply, size_t count)
 static void push_send_next(push_ahead *ahead, sync_session *session, const char *path,
 	const cairn__mutation *current, size_t count, size_t batch_size, json_object *reply)
 {
-	cairn__mutation *loaded = NULL;
-	size_t loaded_count = 0;
-	char *body = NULL;
-	size_t length = 0;
-
-	if (count < batch_size || !all_applied(reply, count))
-		return;
-	if (cairn__outbox_load_after(&loaded, &loaded_count, session->store, current, count,
-		batch_size) != 0 || loaded_count == 0) {
-		cairn__mutations_free(loaded, loaded_count);
+	if (count < batch_size || !all_applied(reply, count)) {
+		push_prepared_clear(ahead);
 		return;
 	}
-	ahead->mutations = loaded;
-	ahead->count = loaded_count;
-	if (cairn__push_body(&body, &length, session->store, ahead->mutations, ahead->count) == 0)
-		ahead->sending = cairn__prefetch_start(session->http, path, body, REPLY_MAX_DEPTH);
-	free(body);
-	if (!ahead->sending)
-		push_ahead_clear(ahead);
+	/* The next batch was prepared while the server worked on `current`; else now. */
+	if (!ahead->prepared)
+		push_prepare(ahead, session, current, count, 0, batch_size);
+	if (!ahead->prepared)
+		return;
+	ahead->mutations = ahead->prepared;
+	ahead->count = ahead->prepared_count;
+	ahead->sending = cairn__prefetch_start(session->http, path, ahead->prepared_body,
+		REPLY_MAX_DEPTH);
+	free(ahead->prepared_body);
+	ahead->prepared = NULL;
+	ahead->prepared_count = 0;
+	ahead->prepared_body = NULL;
+	if (!ahead->sending) {
+		push_sent_clear(ahead);
+		return;
+	}
+	/* While the server works on it: the batch after it, behind `current` (not applied
+	 * yet) and the one just sent. */
+	push_prepare(ahead, session, ahead->mutations, ahead->count, count, batch_size);
 }
 
 static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session *session,
@@ -345,7 +387,9 @@ static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session
 		mutations = ahead->mutations;
 		count = ahead->count;
 		reply = cairn__prefetch_finish(ahead->sending);
-		memset(ahead, 0, sizeof(*ahead));
+		ahead->sending = NULL;
+		ahead->mutations = NULL;
+		ahead->count = 0;
 		status = reply ? 200 : 0;
 	} else {
 		rc = cairn__outbox_load_batch(&mutations, &count, session->store, *batch_size);

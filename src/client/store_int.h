@@ -199,12 +199,12 @@ typedef struct {
  * cairn__mutations_free). */
 int cairn__outbox_load_batch(cairn__mutation **out, size_t *count, cairn_store *store,
 	size_t limit);
-/* The `limit` oldest pending mutations after the batch `current` (`count` of them, just
- * loaded with cairn__outbox_load_batch and sent): *count 0 when that batch is no longer
- * exactly the head of the pending outbox (another handle settled or added some of it). Reads
+/* The `limit` oldest pending mutations after the batch `current` (`count` of them, sent),
+ * which `before` pending rows precede (an earlier batch not applied yet): *count 0 when the
+ * pending outbox no longer starts with those (another handle settled or added some). Reads
  * only the rows it returns. */
 int cairn__outbox_load_after(cairn__mutation **out, size_t *out_count, cairn_store *store,
-	const cairn__mutation *current, size_t count, size_t limit);
+	const cairn__mutation *current, size_t count, size_t before, size_t limit);
 void cairn__mutations_free(cairn__mutation *mutations, size_t count);
 
 /* The push request body for `mutations` (caller frees with free()). */

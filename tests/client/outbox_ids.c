@@ -371,22 +371,36 @@ static void test_client_outbox_ids__load_after(void **state)
 	}
 	assert_int_equal(cairn__outbox_load_batch(&first, &first_count, env.store, 2), 0);
 	assert_int_equal(first_count, 2);
-	assert_int_equal(cairn__outbox_load_after(&next, &next_count, env.store, first, 2, 2), 0);
+	assert_int_equal(cairn__outbox_load_after(&next, &next_count, env.store, first, 2, 0, 2), 0);
 	assert_int_equal(next_count, 2);
 	assert_string_equal(next[0].doc_id, "d2");
 	assert_string_equal(next[1].doc_id, "d3");
 	assert_non_null(next[0].payload);
+	/* the batch after that one, prepared while the first is not applied yet */
+	{
+		cairn__mutation *third = NULL;
+		size_t third_count = 0;
+
+		assert_int_equal(cairn__outbox_load_after(&third, &third_count, env.store, next, 2,
+			2, 2), 0);
+		assert_int_equal(third_count, 1);
+		assert_string_equal(third[0].doc_id, "d4");
+		cairn__mutations_free(third, third_count);
+		assert_int_equal(cairn__outbox_load_after(&third, &third_count, env.store, next, 2,
+			1, 2), 0);
+		assert_int_equal(third_count, 0);
+	}
 	cairn__mutations_free(next, next_count);
 	/* another handle settled the first row meanwhile: nothing is read ahead */
 	client_sql_exec(env.path, "DELETE FROM outbox WHERE doc_id = 'd0'");
-	assert_int_equal(cairn__outbox_load_after(&next, &next_count, env.store, first, 2, 2), 0);
+	assert_int_equal(cairn__outbox_load_after(&next, &next_count, env.store, first, 2, 0, 2), 0);
 	assert_int_equal(next_count, 0);
 	assert_null(next);
 	/* ... or a row of the batch is no longer what was sent */
 	cairn__mutations_free(first, first_count);
 	assert_int_equal(cairn__outbox_load_batch(&first, &first_count, env.store, 2), 0);
 	memcpy(first[1].mutation_id, first[0].mutation_id, sizeof(first[1].mutation_id));
-	assert_int_equal(cairn__outbox_load_after(&next, &next_count, env.store, first, 2, 2), 0);
+	assert_int_equal(cairn__outbox_load_after(&next, &next_count, env.store, first, 2, 0, 2), 0);
 	assert_int_equal(next_count, 0);
 	cairn__mutations_free(first, first_count);
 	client_env_free(&env);
