@@ -131,10 +131,12 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS outbox_legacy_id ON outbox(mutation_id)"
 	" WHERE instr(mutation_id, '-') = 0;"
 	/* The clock's value lives in the newest outbox row while there is one (see
-	 * cairn__store_hlc_tick); a row leaving the outbox hands its timestamp to meta. */
+	 * cairn__store_hlc_tick); the newest row leaving the outbox hands its timestamp to meta
+	 * (older rows hold smaller ones: timestamps grow with seq). */
 	"INSERT OR IGNORE INTO meta(key, value) VALUES ('hlc', 0);"
 	"CREATE TRIGGER IF NOT EXISTS outbox_keeps_hlc AFTER DELETE ON outbox"
-	" WHEN OLD.hlc > (SELECT value FROM meta WHERE key = 'hlc')"
+	" WHEN NOT EXISTS (SELECT 1 FROM outbox WHERE seq > OLD.seq)"
+	" AND OLD.hlc > (SELECT value FROM meta WHERE key = 'hlc')"
 	" BEGIN UPDATE meta SET value = OLD.hlc WHERE key = 'hlc'; END;"
 	"CREATE TABLE IF NOT EXISTS conflicts("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, doc_id TEXT NOT NULL,"
@@ -501,6 +503,13 @@ static int prepare_schema(cairn_store *store)
 	}
 	if (version == 1 || version == 2) {
 		rc = exec_sql(store, version == 1 ? migrate_1_sql : migrate_2_sql,
+			"upgrading the store's schema");
+		if (rc != 0)
+			goto cleanup;
+	}
+	/* Schema 3 to 4: the clock's trigger fires for the newest row only (schema_sql). */
+	if (version == 3) {
+		rc = exec_sql(store, "DROP TRIGGER IF EXISTS outbox_keeps_hlc;",
 			"upgrading the store's schema");
 		if (rc != 0)
 			goto cleanup;

@@ -12,7 +12,10 @@
 
 /* 3: a server copy with NULL data and deleted = 0 shares its data with the view row (docs) of
  * the same document (see view_detach in view.c). */
-#define CAIRN__STORE_SCHEMA_VERSION 3
+/* 4: the outbox_keeps_hlc trigger moves a leaving row's timestamp to meta only when it is the
+ * newest row (older rows' timestamps are smaller; an acknowledged batch updated meta once
+ * per row before). */
+#define CAIRN__STORE_SCHEMA_VERSION 4
 
 /* The payload of an outbox row, in SQL over a row of `outbox`. A pending put whose payload is
  * the text its view row (docs) holds stores it only there (payload NULL; a put always has a

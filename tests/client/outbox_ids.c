@@ -326,7 +326,8 @@ static void test_client_outbox_ids__schema_2_upgrade(void **state)
 		"INDEXED BY outbox_legacy_id WHERE instr(mutation_id, '-') = 0"), 3);
 	/* The clock's trigger came along: a row leaving hands its timestamp to meta. */
 	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM sqlite_master WHERE "
-		"type = 'trigger' AND name = 'outbox_keeps_hlc' AND tbl_name = 'outbox'"), 1);
+		"type = 'trigger' AND name = 'outbox_keeps_hlc' AND tbl_name = 'outbox' AND "
+		"instr(sql, 'NOT EXISTS') > 0"), 1);
 	/* A new write chains on the old ids and gets a new-style id after the newest seq. */
 	assert_int_equal(cairn_doc_patch(env.store, "items", "a", "{\"k\":3}"), 0);
 	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox WHERE seq = 10 AND "
@@ -406,6 +407,30 @@ static void test_client_outbox_ids__load_after(void **state)
 	client_env_free(&env);
 }
 
+/* Schema 3 to 4 replaces the clock's trigger with the one that fires for the newest row. */
+static void test_client_outbox_ids__schema_3_upgrade(void **state)
+{
+	client_env env;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"n\":1}"), 0);
+	cairn_store_free(env.store);
+	env.store = NULL;
+	client_sql_exec(env.path, "DROP TRIGGER outbox_keeps_hlc;"
+		"CREATE TRIGGER outbox_keeps_hlc AFTER DELETE ON outbox"
+		" WHEN OLD.hlc > (SELECT value FROM meta WHERE key = 'hlc')"
+		" BEGIN UPDATE meta SET value = OLD.hlc WHERE key = 'hlc'; END;"
+		"UPDATE meta SET value = 3 WHERE key = 'schema_version';");
+	assert_int_equal(cairn_store_open(&env.store, env.path, NULL), 0);
+	assert_int_equal(client_sql_int(env.path, "SELECT value FROM meta WHERE key = "
+		"'schema_version'"), CAIRN__STORE_SCHEMA_VERSION);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM sqlite_master WHERE "
+		"type = 'trigger' AND name = 'outbox_keeps_hlc' AND instr(sql, 'NOT EXISTS') > 0"), 1);
+	assert_int_equal(client_sql_int(env.path, "SELECT count(*) FROM outbox"), 1);
+	client_env_free(&env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_client_outbox_ids__schema_2_upgrade),
 		cmocka_unit_test(test_client_outbox_ids__put_payload_shared),
 		cmocka_unit_test(test_client_outbox_ids__load_after),
+		cmocka_unit_test(test_client_outbox_ids__schema_3_upgrade),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

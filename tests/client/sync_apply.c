@@ -319,6 +319,37 @@ static void test_client_sync_apply__clock_survives_the_outbox(void **state)
 	client_env_free(&env);
 }
 
+/* Rows leaving the outbox in any order (the newest first, as a discarded edit) never let
+ * the clock go back: the trigger keeps the newest row's timestamp in meta. */
+static void test_client_sync_apply__clock_survives_any_removal_order(void **state)
+{
+	client_env env;
+	json_object *outbox;
+	int64_t newest;
+
+	(void)state;
+	client_env_init(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "a", "{\"n\":1}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "b", "{\"n\":2}"), 0);
+	assert_int_equal(cairn_doc_put(env.store, "items", "c", "{\"n\":3}"), 0);
+	outbox = client_outbox(env.store);
+	newest = client_int(json_object_array_get_idx(outbox, 2), "hlc");
+	json_object_put(outbox);
+	client_sql_exec(env.path, "DELETE FROM outbox WHERE doc_id = 'c'");
+	assert_int_equal(client_sql_int(env.path, "SELECT value FROM meta WHERE key = 'hlc'"),
+		newest);
+	client_sql_exec(env.path, "DELETE FROM outbox WHERE doc_id = 'a'");
+	client_sql_exec(env.path, "DELETE FROM outbox WHERE doc_id = 'b'");
+	assert_int_equal(client_sql_int(env.path, "SELECT value FROM meta WHERE key = 'hlc'"),
+		newest);
+	client_reopen(&env);
+	assert_int_equal(cairn_doc_put(env.store, "items", "d", "{\"n\":4}"), 0);
+	outbox = client_outbox(env.store);
+	assert_true(client_int(json_object_array_get_idx(outbox, 0), "hlc") > newest);
+	json_object_put(outbox);
+	client_env_free(&env);
+}
+
 static void test_client_sync_apply__conflict_remote_wins(void **state)
 {
 	client_env env;
@@ -904,6 +935,7 @@ int main(void)
 		cmocka_unit_test(test_client_sync_apply__applied_chain),
 		cmocka_unit_test(test_client_sync_apply__conflict_local_wins),
 		cmocka_unit_test(test_client_sync_apply__clock_survives_the_outbox),
+		cmocka_unit_test(test_client_sync_apply__clock_survives_any_removal_order),
 		cmocka_unit_test(test_client_sync_apply__conflict_remote_wins),
 		cmocka_unit_test(test_client_sync_apply__conflict_ties_and_deletes),
 		cmocka_unit_test(test_client_sync_apply__rejected),

@@ -119,7 +119,7 @@ static void test_outbox_upgrade__schema_2_rows_push(void **state)
 	snprintf(path, sizeof(path), "%s/old.db", env->root);
 	store = cairn_it_store_open(env, "old", DATABASE);
 	/* The upgrade kept every row with its seq and id, and dropped the UNIQUE index. */
-	assert_int_equal(client_sql_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+	assert_int_equal(client_sql_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
 	assert_int_equal(client_sql_int(path, "SELECT count(*) FROM outbox WHERE state = 'pending'"), 5);
 	for (int i = 0; i < 5; i++) {
 		static const int seqs[5] = { 1, 2, 4, 6, 7 };
