@@ -84,6 +84,7 @@ static const char *const statement_sql[STMT_COUNT] = {
 	[STMT_OUTBOX_HEAD] = "SELECT count(*), coalesce(max(seq = ?1 AND mutation_id = ?2), 0) "
 		"FROM outbox WHERE state = 'pending' AND seq <= ?1",
 	[STMT_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE state = ?1",
+	[STMT_OUTBOX_ANY_PENDING] = "SELECT 1 FROM outbox WHERE state = 'pending' LIMIT 1",
 	[STMT_CONFLICT_INSERT] = "INSERT INTO conflicts(collection, doc_id, strategy, winner, "
 		"local, remote, at, base, result, state) "
 		"VALUES (?1, ?2, ?7, ?3, ?4, ?5, ?6, ?8, ?9, ?10)",

@@ -1003,6 +1003,7 @@ cleanup:
 typedef struct {
 	sqlite3_stmt *guarded;   /* guarded_prepare */
 	sqlite3_stmt *valid;     /* SELECT json_valid(?1): checks changes in the text form */
+	int none_pending;        /* the outbox had nothing pending when the page began */
 } page_statements;
 
 static void page_statements_clear(page_statements *statements)
@@ -1027,6 +1028,22 @@ static int page_statements_prepare(page_statements *statements, cairn_store *sto
 		return cairn__store_error(store, rc, "preparing the pull's JSON check");
 	}
 	return 0;
+}
+
+/* *out 1 when no outbox row is pending (inside the page's transaction). */
+static int nothing_pending(int *out, cairn_store *store)
+{
+	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_ANY_PENDING);
+	int rc;
+
+	*out = 0;
+	if (!stmt)
+		return cairn__error_code();
+	rc = sqlite3_step(stmt);
+	*out = rc == SQLITE_DONE;
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+		cairn__store_error(store, rc, "reading the outbox");
 }
 
 /* The server document a change carries: its text form (dataAsText) when it has `data`, else
@@ -1093,7 +1110,8 @@ static int apply_change(uint64_t *applied, int64_t *max_hlc,
 	rc = change_texts(&texts, statements, change, deleted);
 	if (rc != 0)
 		return rc;
-	rc = has_pending(&pending, store, collection, id);
+	/* Nothing pending at the page's start stays so: applying a page queues nothing. */
+	rc = statements->none_pending ? 0 : has_pending(&pending, store, collection, id);
 	if (rc != 0)
 		goto cleanup;
 	if (!pending) {
@@ -1156,6 +1174,7 @@ int cairn__pull_apply_page(uint64_t *applied, int *more, int64_t *checkpoint,
 		page_statements_clear(&statements);
 		return rc;
 	}
+	rc = nothing_pending(&statements.none_pending, store);
 	for (size_t i = 0; i < count && rc == 0; i++)
 		rc = apply_change(applied, &max_hlc, &statements, store,
 			json_object_array_get_idx(changes, i));
