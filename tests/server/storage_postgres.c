@@ -95,9 +95,9 @@ static void test_server_storage_postgres__unreachable(void **state)
 }
 
 /* A bulk push, as a client sends it: batches of one client's creates. Each batch is read
- * and written set-based (postgres_write.c) and stays exact; past a few thousand inserted
- * documents the backend refreshes the planner's statistics (ANALYZE), which autovacuum
- * would only do a minute later. */
+ * and written set-based (postgres_write.c) and stays exact; after the first batch, and
+ * each time the inserted count doubles, the backend refreshes the planner's statistics
+ * (ANALYZE), which autovacuum would only do a minute later. */
 #define BULK_BATCHES 24
 #define BULK_BATCH 500
 
