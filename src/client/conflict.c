@@ -645,11 +645,12 @@ int cairn__conflict_resolve(cairn__push_tally *tally, cairn_store *store,
 		goto cleanup;
 	if (write_result && (result || remote.exists)) {
 		int64_t hlc = 0;
+		int64_t seq = 0;
 
-		rc = cairn__store_hlc_tick(store, &hlc);
+		rc = cairn__store_hlc_tick(store, &hlc, &seq);
 		if (rc == 0)
 			rc = cairn__outbox_insert(store, result ? "put" : "delete", m->collection,
-				m->doc_id, version, last, hlc, result,
+				m->doc_id, version, last, hlc, seq, result,
 				result && local.exists ? local.permissions : NULL, cairn__time_now_ms());
 		if (rc != 0)
 			goto cleanup;

@@ -167,47 +167,22 @@ static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *s
 	return 0;
 }
 
-/* The seq the next outbox row gets (inside the write transaction): one past the newest, as
- * SQLite would pick it, so that the row's mutation id can carry it. */
-static int next_outbox_seq(int64_t *out, cairn_store *store)
-{
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_LAST_SEQ);
-	int rc;
-
-	*out = 1;
-	if (!stmt)
-		return cairn__error_code();
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) < INT64_MAX)
-		*out = sqlite3_column_int64(stmt, 0) + 1;
-	else if (rc == SQLITE_ROW)
-		*out = 0; /* none left above: SQLite picks one */
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_ROW)
-		return cairn__store_error(store, rc, "reading the outbox");
-	return 0;
-}
-
-/* cairn__outbox_insert with the payload already printed (`payload` NULL: none). The
- * mutation id carries the row's seq: the row is found by it without an index on the id
+/* cairn__outbox_insert with the payload already printed (`payload` NULL: none) as the row
+ * `seq` (from cairn__store_hlc_tick, in this transaction). The mutation id carries the seq: the row is found by it without an index on the id
  * (cairn__mutation_id; unique among the rows present since seq is, and across time by its
  * time and random part, as the server's deduplication needs). */
 static int outbox_insert_text(cairn_store *store, const char *op, const char *collection,
-	const char *id, int64_t base, const char *prev, int64_t hlc, const char *payload,
-	size_t payload_length, json_object *permissions, int64_t now)
+	const char *id, int64_t base, const char *prev, int64_t hlc, int64_t seq,
+	const char *payload, size_t payload_length, json_object *permissions, int64_t now)
 {
 	char mutation_id[CAIRN__MUTATION_ID_SIZE];
 	const char *rights = NULL;
 	size_t rights_length = 0;
 	sqlite3_stmt *stmt;
-	int64_t seq = 0;
 	int rc;
 
 	if (permissions && !(rights = cairn__json_text(permissions, &rights_length)))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
-	rc = next_outbox_seq(&seq, store);
-	if (rc != 0)
-		return rc;
 	rc = cairn__mutation_id(mutation_id, sizeof(mutation_id), seq);
 	if (rc != 0)
 		return rc;
@@ -234,8 +209,8 @@ static int outbox_insert_text(cairn_store *store, const char *op, const char *co
 }
 
 int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
-	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
-	json_object *permissions, int64_t now)
+	const char *id, int64_t base, const char *prev, int64_t hlc, int64_t seq,
+	json_object *fields, json_object *permissions, int64_t now)
 {
 	const char *payload = NULL;
 	size_t payload_length = 0;
@@ -247,7 +222,7 @@ int cairn__outbox_insert(cairn_store *store, const char *op, const char *collect
 		payload = "{}";
 		payload_length = 2;
 	}
-	return outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
+	return outbox_insert_text(store, op, collection, id, base, prev, hlc, seq, payload,
 		payload_length, permissions, now);
 }
 
@@ -279,7 +254,8 @@ static int view_save_text(cairn_store *store, const char *collection, const char
 /* Prints the new view and the outbox payload once each (a put without counters has the same
  * text for both) and writes the view's row and the outbox row. */
 static int save_write(cairn_store *store, const char *op, const char *collection,
-	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
+	const char *id, int64_t base, const char *prev, int64_t hlc, int64_t seq,
+	json_object *fields,
 	json_object *permissions, int64_t now, const cairn__view *view, int same_text)
 {
 	const char *payload = NULL;
@@ -313,7 +289,7 @@ static int save_write(cairn_store *store, const char *op, const char *collection
 	 * (CAIRN__OUTBOX_PAYLOAD_SQL), a smaller outbox row and fewer pages per write. */
 	if (same_text && view->exists)
 		payload = NULL;
-	return outbox_insert_text(store, op, collection, id, base, prev, hlc, payload,
+	return outbox_insert_text(store, op, collection, id, base, prev, hlc, seq, payload,
 		payload_length, permissions, now);
 }
 
@@ -328,6 +304,7 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	char prev[64];
 	int64_t base = 0;
 	int64_t hlc = 0;
+	int64_t seq = 0;
 	int64_t now;
 	int rc;
 
@@ -378,7 +355,7 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	rc = find_base(&base, prev, sizeof(prev), store, collection, id);
 	if (rc != 0)
 		goto cleanup;
-	rc = cairn__store_hlc_tick(store, &hlc);
+	rc = cairn__store_hlc_tick(store, &hlc, &seq);
 	if (rc != 0)
 		goto cleanup;
 	now = cairn__time_now_ms();
@@ -386,7 +363,7 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	if (rc != 0)
 		goto cleanup;
 	/* The size limit applies to the new view (for a put: the stored fields). */
-	rc = save_write(store, op, collection, id, base, prev, hlc, fields, permissions, now,
+	rc = save_write(store, op, collection, id, base, prev, hlc, seq, fields, permissions, now,
 		&view, strcmp(op, "put") == 0 && json_object_array_length(counters) == 0);
 	if (rc != 0)
 		goto cleanup;

@@ -92,8 +92,7 @@ static const char *const statement_sql[STMT_COUNT] = {
 	[STMT_SAVEPOINT] = "SAVEPOINT cairn_write",
 	[STMT_RELEASE] = "RELEASE cairn_write",
 	[STMT_ROLLBACK_TO] = "ROLLBACK TO cairn_write",
-	[STMT_OUTBOX_NEWEST_HLC] = "SELECT hlc FROM outbox ORDER BY seq DESC LIMIT 1",
-	[STMT_OUTBOX_LAST_SEQ] = "SELECT max(seq) FROM outbox",
+	[STMT_OUTBOX_NEWEST_HLC] = "SELECT hlc, seq FROM outbox ORDER BY seq DESC LIMIT 1",
 	[STMT_OUTBOX_DETACH] = "UPDATE outbox SET payload = (SELECT data FROM docs "
 		"WHERE docs.collection = ?1 AND docs.id = ?2) WHERE collection = ?1 AND doc_id = ?2 "
 		"AND state = 'pending' AND payload IS NULL AND op = 'put'",
@@ -395,7 +394,7 @@ int cairn__meta_set_text(cairn_store *store, const char *key, const char *value)
 	return cairn__store_step_done(store, stmt, "writing the store's settings");
 }
 
-int cairn__store_hlc_tick(cairn_store *store, int64_t *out)
+int cairn__store_hlc_tick(cairn_store *store, int64_t *out, int64_t *next_seq)
 {
 	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_NEWEST_HLC);
 	cairn_hlc clock = { 0 };
@@ -415,6 +414,11 @@ int cairn__store_hlc_tick(cairn_store *store, int64_t *out)
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > clock.last)
 		clock.last = sqlite3_column_int64(stmt, 0);
+	if (next_seq) {
+		/* One past the newest row, as SQLite would pick it; 0: none left above. */
+		*next_seq = rc != SQLITE_ROW ? 1 : sqlite3_column_int64(stmt, 1) < INT64_MAX ?
+			sqlite3_column_int64(stmt, 1) + 1 : 0;
+	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return cairn__store_error(store, rc, "reading the clock");

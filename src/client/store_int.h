@@ -60,7 +60,6 @@ typedef enum {
 	STMT_RELEASE,
 	STMT_ROLLBACK_TO,
 	STMT_OUTBOX_NEWEST_HLC,
-	STMT_OUTBOX_LAST_SEQ,
 	STMT_OUTBOX_HEAD,
 	STMT_OUTBOX_DETACH,
 	STMT_COUNT
@@ -104,8 +103,10 @@ int cairn__meta_set_int64(cairn_store *store, const char *key, int64_t value);
 int cairn__meta_set_text(cairn_store *store, const char *key, const char *value);
 
 /* Issues the next HLC timestamp from the persisted clock (call inside a transaction, and
- * stamp an outbox row written in it with the timestamp: that row is what persists it). */
-int cairn__store_hlc_tick(cairn_store *store, int64_t *out);
+ * stamp an outbox row written in it with the timestamp: that row is what persists it).
+ * *next_seq (may be NULL) gets the seq that row will have, read in the same lookup of the
+ * newest row (0: none left, SQLite picks one). */
+int cairn__store_hlc_tick(cairn_store *store, int64_t *out, int64_t *next_seq);
 /* Absorbs a remote timestamp into the persisted clock (inside a transaction). */
 int cairn__store_hlc_observe(cairn_store *store, int64_t remote);
 
@@ -288,10 +289,11 @@ int cairn__view_apply_counted(cairn__view *view, const char *op, json_object *pa
  * CAIRN__OUTBOX_PAYLOAD_SQL) a copy of its own; called by cairn__view_detach. */
 int cairn__outbox_detach(cairn_store *store, const char *collection, const char *id);
 
-/* Appends one pending mutation to the outbox (documents.c). */
+/* Appends one pending mutation to the outbox as row `seq` (documents.c; `hlc` and `seq` from
+ * cairn__store_hlc_tick in the same transaction). */
 int cairn__outbox_insert(cairn_store *store, const char *op, const char *collection,
-	const char *id, int64_t base, const char *prev, int64_t hlc, json_object *fields,
-	json_object *permissions, int64_t now);
+	const char *id, int64_t base, const char *prev, int64_t hlc, int64_t seq,
+	json_object *fields, json_object *permissions, int64_t now);
 
 /* ---- connectivity signals (connectivity.c), used by the replicator thread ------------- */
 

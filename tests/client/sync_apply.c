@@ -783,6 +783,7 @@ static void test_client_sync_apply__pull_text_form(void **state)
 		TEXT_CHANGE("b", 4, "\"[1,2]\"", "\"[]\""),               /* not an object */
 		TEXT_CHANGE("b", 4, "\"{\\\"t\\\":1}\"", "\"{}\""),       /* permissions not an array */
 		TEXT_CHANGE("b", 4, "{\"t\":1}", "\"[]\""),               /* data not a string */
+		TEXT_CHANGE("b", 4, "\"{}\\u0000junk\"", "\"[]\""),       /* a NUL inside */
 		"{\"collection\":\"items\",\"id\":\"b\",\"version\":4,\"deleted\":false,\"hlc\":5,"
 		"\"author\":\"c-o\",\"permissions\":\"[]\",\"data\":\"{}\"}", /* no timestamps */
 	};
