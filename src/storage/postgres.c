@@ -263,8 +263,9 @@ int cairn__pg_json(json_object **out, const PGresult *result, int row, int colum
 	return 0;
 }
 
-int cairn__pg_record_from_row(cairn_storage_record *out, const PGresult *result, int row,
-	const char *database_id, size_t *approx_bytes)
+/* The record of `row`; its `data` is parsed only with `parse_data` (storage.h changes_text). */
+static int record_fill(cairn_storage_record *out, const PGresult *result, int row,
+	const char *database_id, size_t *approx_bytes, int parse_data)
 {
 	int rc;
 
@@ -285,7 +286,7 @@ int cairn__pg_record_from_row(cairn_storage_record *out, const PGresult *result,
 		rc = cairn__pg_oom();
 		goto fail;
 	}
-	rc = cairn__pg_json(&out->data, result, row, PDOC_DATA);
+	rc = parse_data ? cairn__pg_json(&out->data, result, row, PDOC_DATA) : 0;
 	if (rc == 0)
 		rc = cairn__pg_json(&out->permissions, result, row, PDOC_PERMISSIONS);
 	if (rc < 0)
@@ -296,6 +297,12 @@ int cairn__pg_record_from_row(cairn_storage_record *out, const PGresult *result,
 fail:
 	cairn__storage_record_clear(out);
 	return rc;
+}
+
+int cairn__pg_record_from_row(cairn_storage_record *out, const PGresult *result, int row,
+	const char *database_id, size_t *approx_bytes)
+{
+	return record_fill(out, result, row, database_id, approx_bytes, 1);
 }
 
 int cairn__pg_database_missing(const char *id)
@@ -1040,9 +1047,11 @@ cleanup:
 }
 
 /* Hands each row of `result` to `each`, at most `limit`; *out_more (optional) is 1 if a
- * further row exists or the callback stopped. */
+ * further row exists or the callback stopped. A record's `data_text` is borrowed from
+ * `result` (the server printed it with cairn__json_text when it stored it); its `data` is
+ * parsed only with `parse_data`. */
 static int stream_records(const PGresult *result, const char *database_id, size_t limit,
-	cairn_storage_record_cb each, void *payload, int *out_more)
+	int parse_data, cairn_storage_record_cb each, void *payload, int *out_more)
 {
 	size_t rows = (size_t)PQntuples(result);
 	int rc;
@@ -1056,9 +1065,13 @@ static int stream_records(const PGresult *result, const char *database_id, size_
 				*out_more = 1;
 			return 0;
 		}
-		rc = cairn__pg_record_from_row(&record, result, (int)row, database_id, &approx_bytes);
+		rc = record_fill(&record, result, (int)row, database_id, &approx_bytes, parse_data);
 		if (rc < 0)
 			return rc;
+		if (!PQgetisnull(result, (int)row, PDOC_DATA)) {
+			record.data_text = PQgetvalue(result, (int)row, PDOC_DATA);
+			record.data_text_length = (size_t)PQgetlength(result, (int)row, PDOC_DATA);
+		}
 		rc = each(&record, approx_bytes, payload);
 		cairn__storage_record_clear(&record);
 		if (rc != 0) {
@@ -1088,7 +1101,7 @@ static int pg_document_scan(cairn_storage *storage, const char *database_id,
 	cairn__pg_param_text(&params, collection_id);
 	result = cairn__pg_run(conn, PST_DOC_SCAN, &params, &rc, "reading documents");
 	if (result)
-		rc = stream_records(result, database_id, SIZE_MAX, each, payload, NULL);
+		rc = stream_records(result, database_id, SIZE_MAX, 1, each, payload, NULL);
 cleanup:
 	PQclear(result);
 	cairn__pg_release(storage, conn);
@@ -1130,8 +1143,8 @@ static char *array_literal(const char *const *names, size_t count)
 /* The change feed. Writers of a database hold its row lock until commit and take the next
  * sequence number under it, so numbers become visible in order: this plain "version > since"
  * read never skips a change that commits later (docs/protocol.md). */
-static int pg_changes(cairn_storage *storage, const char *database_id, int64_t since,
-	const char *const *collections, size_t collection_count, size_t limit,
+static int changes_read(cairn_storage *storage, const char *database_id, int64_t since,
+	const char *const *collections, size_t collection_count, size_t limit, int parse_data,
 	cairn_storage_record_cb each, void *payload, int *out_more)
 {
 	pg_connection *conn = NULL;
@@ -1164,12 +1177,28 @@ static int pg_changes(cairn_storage *storage, const char *database_id, int64_t s
 	result = cairn__pg_run(conn, filter ? PST_CHANGES_FILTERED : PST_CHANGES_ALL, &params, &rc,
 		"reading changes");
 	if (result)
-		rc = stream_records(result, database_id, limit, each, payload, out_more);
+		rc = stream_records(result, database_id, limit, parse_data, each, payload, out_more);
 cleanup:
 	PQclear(result);
 	cairn__pg_release(storage, conn);
 	free(filter);
 	return rc;
+}
+
+static int pg_changes(cairn_storage *storage, const char *database_id, int64_t since,
+	const char *const *collections, size_t collection_count, size_t limit,
+	cairn_storage_record_cb each, void *payload, int *out_more)
+{
+	return changes_read(storage, database_id, since, collections, collection_count, limit, 1,
+		each, payload, out_more);
+}
+
+static int pg_changes_text(cairn_storage *storage, const char *database_id, int64_t since,
+	const char *const *collections, size_t collection_count, size_t limit,
+	cairn_storage_record_cb each, void *payload, int *out_more)
+{
+	return changes_read(storage, database_id, since, collections, collection_count, limit, 0,
+		each, payload, out_more);
 }
 
 const cairn_storage_backend cairn__storage_postgres = {
@@ -1193,6 +1222,7 @@ const cairn_storage_backend cairn__storage_postgres = {
 	.document_scan = pg_document_scan,
 	.write = cairn__pg_write,
 	.changes = pg_changes,
+	.changes_text = pg_changes_text,
 	.user_create = cairn__pg_user_create,
 	.user_get = cairn__pg_user_get,
 	.user_get_by_email = cairn__pg_user_get_by_email,

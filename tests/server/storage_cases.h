@@ -734,6 +734,84 @@ static void STORAGE_CASE(changes)(void **state)
 	free(seen);
 }
 
+/* ---- the feed as stored text (changes_text) ---- */
+
+typedef struct {
+	size_t count;
+	char ids[8][16];
+	char texts[8][256]; /* data_text, "" for a tombstone */
+	int parsed[8];      /* whether `data` was built */
+} text_feed;
+
+static int collect_text(const cairn_storage_record *record, size_t approx_bytes, void *payload)
+{
+	text_feed *out = payload;
+
+	(void)approx_bytes;
+	assert_true(out->count < 8);
+	snprintf(out->ids[out->count], sizeof(out->ids[0]), "%s", record->id);
+	if (record->data_text) {
+		assert_true(record->data_text_length < sizeof(out->texts[0]));
+		memcpy(out->texts[out->count], record->data_text, record->data_text_length);
+		out->texts[out->count][record->data_text_length] = '\0';
+	}
+	out->parsed[out->count] = record->data != NULL;
+	/* Whenever both are there, the text is what printing the fields gives. */
+	if (record->data && record->data_text)
+		assert_string_equal(out->texts[out->count], cairn__json_text(record->data, NULL));
+	assert_true(record->deleted || record->permissions != NULL);
+	out->count++;
+	return 0;
+}
+
+/* changes_text hands on each live document's stored text, unparsed, and the same feed. */
+static void STORAGE_CASE(changes_text)(void **state)
+{
+	fixture *f = *state;
+	json_object *data = json("{\"t\":\"quote \\\" back \\\\ \u00e9 \u2713\","
+		"\"n\":9007199254740993,\"d\":1.5,\"nested\":{\"x\":[1,{\"y\":null}]}}");
+	cairn_storage_outcome outcome;
+	text_feed *parsed = calloc(1, sizeof(*parsed));
+	text_feed *text = calloc(1, sizeof(*text));
+	const char *printed = cairn__json_text(data, NULL);
+	int more = -1;
+
+	assert_non_null(parsed);
+	assert_non_null(text);
+	assert_non_null(backend->changes_text);
+	outcome = write_one(f, make_write(CAIRN_WRITE_CREATE, "a", data));
+	cairn__storage_outcome_clear(&outcome);
+	outcome = write_one(f, make_write(CAIRN_WRITE_CREATE, "b", data));
+	cairn__storage_outcome_clear(&outcome);
+	outcome = write_one(f, make_write(CAIRN_WRITE_DELETE, "b", NULL));
+	cairn__storage_outcome_clear(&outcome);
+
+	assert_int_equal(backend->changes(f->storage, DB, 0, NULL, 0, 10, collect_text, parsed,
+		NULL), 0);
+	assert_int_equal(backend->changes_text(f->storage, DB, 0, NULL, 0, 10, collect_text, text,
+		&more), 0);
+	assert_int_equal(more, 0);
+	assert_int_equal(text->count, 2);
+	assert_int_equal(parsed->count, 2);
+	assert_string_equal(text->ids[0], "a");
+	assert_string_equal(text->ids[1], "b");
+	assert_int_equal(parsed->parsed[0], 1);
+	assert_int_equal(text->parsed[0], 0);
+	assert_int_equal(text->parsed[1], 0);
+	assert_string_equal(text->texts[0], printed);
+	assert_string_equal(parsed->texts[0], printed);
+	assert_string_equal(text->texts[1], "");
+	/* A page of one: the same paging as `changes`. */
+	memset(text, 0, sizeof(*text));
+	assert_int_equal(backend->changes_text(f->storage, DB, 0, NULL, 0, 1, collect_text, text,
+		&more), 0);
+	assert_int_equal(text->count, 1);
+	assert_int_equal(more, 1);
+	json_object_put(data);
+	free(parsed);
+	free(text);
+}
+
 static int scan_collect(const cairn_storage_record *record, size_t approx_bytes, void *payload)
 {
 	feed *out = payload;
@@ -1106,6 +1184,7 @@ static void STORAGE_CASE(batch_prefetch)(void **state)
 	STORAGE_CASE_ENTRY(STORAGE_CASE(batch_keeps_going), setup, teardown), \
 	STORAGE_CASE_ENTRY(STORAGE_CASE(batch_prefetch), setup, teardown), \
 	STORAGE_CASE_ENTRY(STORAGE_CASE(changes), setup, teardown), \
+	STORAGE_CASE_ENTRY(STORAGE_CASE(changes_text), setup, teardown), \
 	STORAGE_CASE_ENTRY(STORAGE_CASE(scan), setup, teardown), \
 	STORAGE_CASE_ENTRY(STORAGE_CASE(strictly_increasing), setup, teardown), \
 	STORAGE_CASE_ENTRY(STORAGE_CASE(reopen), setup, teardown), \
