@@ -8,6 +8,7 @@
 #include "client/checkpointer.h"
 #include "client/store_int.h"
 #include "util/error.h"
+#include "util/wal_vfs.h"
 #include "util/hlc.h"
 #include "util/id.h"
 #include "util/time.h"
@@ -598,8 +599,9 @@ int cairn_store_open(cairn_store **out, const char *path, const cairn_store_opti
 		store->options.busy_timeout_ms = 0;
 	if (store->options.max_document_bytes == 0)
 		store->options.max_document_bytes = defaults.max_document_bytes;
+	/* cairn__wal_vfs: a commit's WAL frames in one write (util/wal_vfs.c). */
 	rc = sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		SQLITE_OPEN_NOMUTEX, NULL);
+		SQLITE_OPEN_NOMUTEX, cairn__wal_vfs());
 	if (rc != SQLITE_OK) {
 		rc = cairn__error_set(rc == SQLITE_NOMEM ? CAIRN_ENOMEM : CAIRN_EIO,
 			"cannot open the store %s: %s", path,

@@ -13,6 +13,7 @@
 #include "util/id.h"
 #include "util/json.h"
 #include "util/time.h"
+#include "util/wal_vfs.h"
 
 static const char *const statement_sql[ST_COUNT] = {
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -173,7 +174,8 @@ static int connection_open(connection **out, const char *path, int writer)
 	*out = NULL;
 	if (!conn)
 		return cairn__sqlite_oom();
-	rc = sqlite3_open_v2(path, &conn->db, flags, NULL);
+	/* cairn__wal_vfs: a commit's WAL frames in one write (util/wal_vfs.c). */
+	rc = sqlite3_open_v2(path, &conn->db, flags, cairn__wal_vfs());
 	if (rc != SQLITE_OK) {
 		rc = cairn__error_set(CAIRN_EIO, "storage: cannot open %s: %s", path,
 			conn->db ? sqlite3_errmsg(conn->db) : sqlite3_errstr(rc));
