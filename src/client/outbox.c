@@ -69,6 +69,7 @@ static int load_after(cairn__mutation **out, size_t *count, cairn_store *store, 
 		mutation->hlc = sqlite3_column_int64(stmt, 6);
 		mutation->payload = dup_column(stmt, 7, &failed);
 		mutation->permissions = dup_column(stmt, 8, &failed);
+		mutation->doc_seq = sqlite3_column_int64(stmt, 9);
 		if (failed)
 			break;
 	}

@@ -92,3 +92,24 @@ json_object *cairn__prefetch_finish(cairn__prefetch *p)
 	free(p);
 	return reply;
 }
+
+char *cairn__prefetch_finish_body(cairn__prefetch *p, size_t *length)
+{
+	char *body = NULL;
+
+	*length = 0;
+	if (!p)
+		return NULL;
+	pthread_join(p->thread, NULL);
+	if (p->answered && !p->parse_here) {
+		body = p->response.body;
+		*length = p->response.length;
+		p->response.body = NULL;
+	}
+	json_object_put(p->parsed);
+	cairn__http_client_response_clear(&p->response);
+	free(p->path);
+	free(p->body);
+	free(p);
+	return body;
+}

@@ -25,5 +25,8 @@ cairn__prefetch *cairn__prefetch_start_page(cairn__http_client *http, const char
  * reply when the server answered 200 with a JSON body (caller owns), else NULL (fetch the
  * page the ordinary way: that reports the error). NULL `prefetch` gives NULL. */
 json_object *cairn__prefetch_finish(cairn__prefetch *prefetch);
+/* Like cairn__prefetch_finish for a cairn__prefetch_start request, unparsed: the 200 reply's
+ * body (caller frees; *length its bytes), else NULL. */
+char *cairn__prefetch_finish_body(cairn__prefetch *prefetch, size_t *length);
 
 #endif

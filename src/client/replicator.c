@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client/pull_prefetch.h"
+#include "client/push_reply.h"
 #include "client/replicator_rest_int.h"
 #include "client/session_int.h"
 #include "client/store_int.h"
@@ -31,6 +32,7 @@ typedef struct {
 	char *api_key;
 	char *database;
 	char *ca_file;              /* "" or NULL: the system's CAs */
+	int push_text;              /* a push reply said the server takes dataAsText */
 	cairn_sync_result result;
 } sync_session;
 
@@ -310,7 +312,8 @@ static void push_prepare(push_ahead *ahead, sync_session *session, const cairn__
 	if (sent_count < batch_size || cairn__outbox_load_after(&ahead->prepared,
 		&ahead->prepared_count, session->store, sent, sent_count, before, batch_size) != 0 ||
 		ahead->prepared_count == 0 || cairn__push_body(&ahead->prepared_body,
-		&ahead->prepared_length, session->store, ahead->prepared, ahead->prepared_count) != 0)
+		&ahead->prepared_length, session->store, ahead->prepared, ahead->prepared_count,
+		session->push_text) != 0)
 		push_prepared_clear(ahead);
 }
 
@@ -341,9 +344,9 @@ static int all_applied(json_object *reply, size_t count)
  * the next batch to the ordinary round.
  */
 static void push_send_next(push_ahead *ahead, sync_session *session, const char *path,
-	const cairn__mutation *current, size_t count, size_t batch_size, json_object *reply)
+	const cairn__mutation *current, size_t count, size_t batch_size, int every_applied)
 {
-	if (count < batch_size || !all_applied(reply, count)) {
+	if (count < batch_size || !every_applied) {
 		push_prepared_clear(ahead);
 		return;
 	}
@@ -369,12 +372,56 @@ static void push_send_next(push_ahead *ahead, sync_session *session, const char 
 	push_prepare(ahead, session, ahead->mutations, ahead->count, count, batch_size);
 }
 
+/*
+ * The reply to a batch sent ahead: read as slim acknowledgements when it is only those, for a
+ * batch of puts whose ids it names in order (cairn__push_reply_read: no json-c tree for the
+ * commonest reply), else parsed as before. Neither (no 200 reply, or not JSON): both NULL,
+ * and the batch is sent again the ordinary way.
+ */
+static int pushed_ahead_reply(json_object **reply, cairn__push_ack **acks, size_t *ack_count,
+	int *data_as_text, cairn__prefetch *sending, const cairn__mutation *mutations,
+	size_t count)
+{
+	size_t length = 0;
+	char *text = cairn__prefetch_finish_body(sending, &length);
+	int rc = 0;
+
+	*reply = NULL;
+	*acks = NULL;
+	*ack_count = 0;
+	if (!text)
+		return 0;
+	rc = cairn__push_reply_read(acks, ack_count, data_as_text, text, length);
+	if (rc == 1 && *ack_count == count) {
+		for (size_t i = 0; i < count && rc == 1; i++)
+			rc = strcmp(mutations[i].op, "put") == 0 &&
+				strcmp((*acks)[i].mutation_id, mutations[i].mutation_id) == 0;
+	}
+	if (rc == 1 && *ack_count == count) {
+		free(text);
+		return 0;
+	}
+	free(*acks);
+	*acks = NULL;
+	*ack_count = 0;
+	if (rc < 0) {
+		free(text);
+		return rc;
+	}
+	*reply = cairn__json_parse(text, length, REPLY_MAX_DEPTH);
+	free(text);
+	return 0;
+}
+
 static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session *session,
 	const char *path, size_t configured_batch, push_ahead *ahead)
 {
 	cairn__mutation *mutations = NULL;
 	cairn__http_response response = { 0 };
 	json_object *reply = NULL;
+	cairn__push_ack *acks = NULL;   /* the reply, when cairn__push_reply_read took it */
+	size_t ack_count = 0;
+	int data_as_text = 0;
 	char *body = NULL;
 	size_t length = 0;
 	size_t count = 0;
@@ -386,27 +433,44 @@ static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session
 		/* Sent while the last reply was applied; NULL reply: send it the ordinary way. */
 		mutations = ahead->mutations;
 		count = ahead->count;
-		reply = cairn__prefetch_finish(ahead->sending);
+		rc = pushed_ahead_reply(&reply, &acks, &ack_count, &data_as_text, ahead->sending,
+			mutations, count);
 		ahead->sending = NULL;
 		ahead->mutations = NULL;
 		ahead->count = 0;
-		status = reply ? 200 : 0;
+		if (rc != 0)
+			goto cleanup;
+		status = reply || acks ? 200 : 0;
 	} else {
 		rc = cairn__outbox_load_batch(&mutations, &count, session->store, *batch_size);
 		if (rc != 0 || count == 0)
 			goto cleanup;
 	}
-	if (!reply) {
-		rc = cairn__push_body(&body, &length, session->store, mutations, count);
+	if (!reply && !acks) {
+		rc = cairn__push_body(&body, &length, session->store, mutations, count,
+			session->push_text);
 		if (rc != 0)
 			goto cleanup;
 		rc = request(&reply, &status, session, "POST", path, body, length, &response);
 		if (rc != 0)
 			goto cleanup;
 	}
-	if (status == 200) {
+	/* The text form goes only to a server that said it takes it (an older one would
+	 * reject every string `data`): bodies printed from now on use it. */
+	if (status == 200 && reply)
+		cairn__json_get_bool(reply, "dataAsText", &data_as_text);
+	if (status == 200 && data_as_text)
+		session->push_text = 1;
+	if (status == 200 && acks) {
+		/* Every result "applied" (cairn__push_reply_read). */
+		push_send_next(ahead, session, path, mutations, count, *batch_size, 1);
+		rc = cairn__push_apply_acks(tally, session->store, mutations, count, acks);
+		if (rc == 0 && *batch_size == 1 && configured_batch > 1)
+			*batch_size = configured_batch;
+	} else if (status == 200) {
 		if (reply)
-			push_send_next(ahead, session, path, mutations, count, *batch_size, reply);
+			push_send_next(ahead, session, path, mutations, count, *batch_size,
+				all_applied(reply, count));
 		rc = reply ? cairn__push_apply(tally, session->store, mutations, count, reply) :
 			cairn__error_set(CAIRN_ESERVER, "the server answered a push with an empty body");
 		if (rc == 0 && *batch_size == 1 && configured_batch > 1)
@@ -430,6 +494,7 @@ static int push_batch(cairn__push_tally *tally, size_t *batch_size, sync_session
 	}
 cleanup:
 	json_object_put(reply);
+	free(acks);
 	cairn__http_client_response_clear(&response);
 	free(body);
 	cairn__mutations_free(mutations, count);

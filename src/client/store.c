@@ -77,10 +77,13 @@ static const char *const statement_sql[STMT_COUNT] = {
 		"AND doc_id = ?2 AND state = 'pending' AND prev_mutation = ?3",
 	[STMT_OUTBOX_BASE_ALL] = "UPDATE outbox SET base_version = ?3 WHERE collection = ?1 "
 		"AND doc_id = ?2 AND state = 'pending'",
-	[STMT_OUTBOX_BATCH] = "SELECT mutation_id, op, collection, doc_id, base_version, "
-		"prev_mutation, hlc, " CAIRN__OUTBOX_PAYLOAD_SQL ", permissions FROM outbox "
-		"WHERE state = 'pending' AND seq > ?2 "
-		"ORDER BY seq LIMIT ?1",
+	/* CAIRN__OUTBOX_PAYLOAD_SQL as a join, which also gives the view row's seq. */
+	[STMT_OUTBOX_BATCH] = "SELECT o.mutation_id, o.op, o.collection, o.doc_id, "
+		"o.base_version, o.prev_mutation, o.hlc, CASE WHEN o.payload IS NULL AND "
+		"o.op = 'put' THEN d.data ELSE o.payload END, o.permissions, d.seq "
+		"FROM outbox AS o LEFT JOIN docs AS d ON o.payload IS NULL AND o.op = 'put' AND "
+		"d.collection = o.collection AND d.id = o.doc_id "
+		"WHERE o.state = 'pending' AND o.seq > ?2 ORDER BY o.seq LIMIT ?1",
 	/* How many pending rows up to seq ?1, and whether the one at ?1 is mutation ?2. */
 	[STMT_OUTBOX_HEAD] = "SELECT count(*), coalesce(max(seq = ?1 AND mutation_id = ?2), 0) "
 		"FROM outbox WHERE state = 'pending' AND seq <= ?1",
@@ -97,6 +100,21 @@ static const char *const statement_sql[STMT_COUNT] = {
 	[STMT_OUTBOX_DETACH] = "UPDATE outbox SET payload = (SELECT data FROM docs "
 		"WHERE docs.collection = ?1 AND docs.id = ?2) WHERE collection = ?1 AND doc_id = ?2 "
 		"AND state = 'pending' AND payload IS NULL AND op = 'put'",
+	[STMT_OUTBOX_PENDING_BEFORE] = "SELECT 1 FROM outbox WHERE seq < ?1 AND state = 'pending' "
+		"LIMIT 1",
+	/* The rows whose seqs are the JSON array ?1 (acknowledged together, sync_apply.c). */
+	[STMT_OUTBOX_DELETE_SEQS] = "DELETE FROM outbox WHERE seq IN (SELECT value FROM "
+		"json_each(?1))",
+	/* The rows whose seqs are the JSON array ?1: pending, and a put sharing the view row's
+	 * data (payload NULL, CAIRN__OUTBOX_PAYLOAD_SQL). */
+	[STMT_OUTBOX_ROWS_AT] = "SELECT seq, mutation_id, state = 'pending', "
+		"payload IS NULL AND op = 'put' FROM outbox WHERE seq IN (SELECT value FROM "
+		"json_each(?1))",
+	/* STMT_DOC_ACKED for the row whose seq is ?6 (read with the batch), if it still is
+	 * that document's. */
+	[STMT_DOC_ACKED_AT] = "UPDATE docs SET created_at = ?3, updated_at = ?4, "
+		"permissions = ?5, pending = 0 WHERE seq = ?6 AND collection = ?1 AND id = ?2 AND "
+		"deleted = 0",
 };
 
 /* docs.seq is the rowid: it stays put across updates (upsert, never REPLACE), so it orders

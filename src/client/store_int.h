@@ -62,6 +62,10 @@ typedef enum {
 	STMT_OUTBOX_NEWEST_HLC,
 	STMT_OUTBOX_HEAD,
 	STMT_OUTBOX_DETACH,
+	STMT_OUTBOX_PENDING_BEFORE,
+	STMT_OUTBOX_DELETE_SEQS,
+	STMT_OUTBOX_ROWS_AT,
+	STMT_DOC_ACKED_AT,
 	STMT_COUNT
 } cairn__stmt_id;
 
@@ -190,6 +194,8 @@ typedef struct {
 	int64_t hlc;
 	char *payload;            /* malloc'd JSON text or NULL */
 	char *permissions;        /* malloc'd JSON text or NULL */
+	int64_t doc_seq;          /* when read, the view row (docs.seq) of a put whose payload is
+	                           * that row's data, else 0 (sync_apply.c view_acked) */
 } cairn__mutation;
 
 typedef struct {
@@ -212,13 +218,20 @@ int cairn__outbox_load_after(cairn__mutation **out, size_t *out_count, cairn_sto
 	const cairn__mutation *current, size_t count, size_t before, size_t limit);
 void cairn__mutations_free(cairn__mutation *mutations, size_t count);
 
-/* The push request body for `mutations` (caller frees with free()). */
+/* The push request body for `mutations` (caller frees with free()); `as_text`: in the text
+ * form (dataAsText, docs/protocol.md), for a server that said it takes it. */
 int cairn__push_body(char **out, size_t *length, cairn_store *store,
-	const cairn__mutation *mutations, size_t count);
+	const cairn__mutation *mutations, size_t count, int as_text);
 
 /* Applies a push reply ({"results": [...]}) for the batch `mutations` in one transaction. */
 int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	const cairn__mutation *mutations, size_t count, json_object *reply);
+/* cairn__push_apply for a reply read by cairn__push_reply_read (push_reply.h): the same
+ * outcome as its JSON form. Every mutation must be a put (else CAIRN_EINVALID, nothing done:
+ * apply the JSON form). */
+struct cairn__push_ack;
+int cairn__push_apply_acks(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *mutations, size_t count, const struct cairn__push_ack *acks);
 /* Parks one mutation as rejected with `message` (one transaction). */
 int cairn__push_reject(cairn_store *store, const cairn__mutation *mutation, const char *message);
 

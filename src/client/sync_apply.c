@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/push_reply.h"
 #include "client/replicator_rest_int.h"
 #include "client/store_int.h"
 #include "client/sync_scope.h"
@@ -16,13 +17,73 @@
 
 /* ---- push body ---- */
 
+/* Makes *buffer (of *capacity bytes, grown as needed, the caller frees it) hold `need`. */
+static int text_reserve(char **buffer, size_t *capacity, size_t need)
+{
+	char *grown;
+
+	if (need <= *capacity)
+		return 0;
+	grown = realloc(*buffer, need);
+	if (!grown)
+		return CAIRN_ENOMEM;
+	*buffer = grown;
+	*capacity = need;
+	return 0;
+}
+
+/* Writes the JSON text `json` to `stream` as a JSON string holding it (the push's dataAsText),
+ * escaped in one pass into *buffer first so that the stream takes it in one write. Returns 0
+ * or CAIRN_ENOMEM. */
+static int put_text_string(FILE *stream, char **buffer, size_t *capacity, const char *json)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t length = strlen(json);
+	const unsigned char *p;
+	char *out;
+
+	/* Quotes and backslashes double: 2 * length + 2 always suffices for them. */
+	if (text_reserve(buffer, capacity, 2 * length + 2) != 0)
+		return CAIRN_ENOMEM;
+	out = *buffer;
+	*out++ = '"';
+	for (p = (const unsigned char *)json; *p; p++) {
+		size_t at;
+
+		if (*p >= 0x20 && *p != '"' && *p != '\\') {
+			*out++ = (char)*p;
+			continue;
+		}
+		if (*p == '"' || *p == '\\') {
+			*out++ = '\\';
+			*out++ = (char)*p;
+			continue;
+		}
+		/* A control character: never raw in a stored compact text, but stay valid. */
+		at = (size_t)(out - *buffer);
+		if (text_reserve(buffer, capacity, at + 6 + 2 * (length -
+			(size_t)(p + 1 - (const unsigned char *)json)) + 1) != 0)
+			return CAIRN_ENOMEM;
+		out = *buffer + at;
+		memcpy(out, "\\u00", 4);
+		out[4] = hex[*p >> 4];
+		out[5] = hex[*p & 15];
+		out += 6;
+	}
+	*out++ = '"';
+	fwrite(*buffer, 1, (size_t)(out - *buffer), stream);
+	return 0;
+}
+
 int cairn__push_body(char **out, size_t *length, cairn_store *store,
-	const cairn__mutation *mutations, size_t count)
+	const cairn__mutation *mutations, size_t count, int as_text)
 {
 	FILE *stream;
 	json_object *counters = NULL;
 	char counters_of[40] = "";
 	char *text = NULL;
+	char *escaped = NULL; /* put_text_string's buffer */
+	size_t escaped_capacity = 0;
 	size_t size = 0;
 	int rc;
 
@@ -33,9 +94,11 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 	stream = open_memstream(&text, &size);
 	if (!stream)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory building a push request");
-	/* slimAcks: a put stored exactly as pushed is acknowledged without its fields. */
-	fprintf(stream, "{\"clientId\":\"%s\",\"slimAcks\":true,\"mutations\":[",
-		store->client_id);
+	/* slimAcks: a put stored exactly as pushed is acknowledged without its fields.
+	 * dataAsText: each `data` travels as a string holding its JSON text, which the server
+	 * checks and stores without building a tree (docs/protocol.md "Push"). */
+	fprintf(stream, "{\"clientId\":\"%s\",\"slimAcks\":true,%s\"mutations\":[",
+		store->client_id, as_text ? "\"dataAsText\":true," : "");
 	for (size_t i = 0; i < count; i++) {
 		const cairn__mutation *m = &mutations[i];
 
@@ -49,21 +112,35 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 			if (rc != 0) {
 				fclose(stream);
 				free(text);
+				free(escaped);
 				return rc;
 			}
 			snprintf(counters_of, sizeof(counters_of), "%s", m->collection);
 		}
 
+		/* baseVersion 0 and a null prevMutationId are the server's defaults: left out, as
+		 * every member is a cost on both sides for each document of a large push. */
 		fprintf(stream, "%s{\"mutationId\":\"%s\",\"op\":\"%s\",\"collection\":\"%s\","
-			"\"id\":\"%s\",\"baseVersion\":%lld,\"prevMutationId\":", i ? "," : "",
-			m->mutation_id, m->op, m->collection, m->doc_id, (long long)m->base_version);
+			"\"id\":\"%s\"", i ? "," : "", m->mutation_id, m->op, m->collection, m->doc_id);
+		if (m->base_version != 0)
+			fprintf(stream, ",\"baseVersion\":%lld", (long long)m->base_version);
 		if (m->prev_mutation[0])
-			fprintf(stream, "\"%s\"", m->prev_mutation);
-		else
-			fputs("null", stream);
+			fprintf(stream, ",\"prevMutationId\":\"%s\"", m->prev_mutation);
 		fprintf(stream, ",\"hlc\":%lld", (long long)m->hlc);
-		if (strcmp(m->op, "delete") != 0)
+		if (strcmp(m->op, "delete") != 0 && !as_text) {
 			fprintf(stream, ",\"data\":%s", m->payload ? m->payload : "{}");
+		} else if (strcmp(m->op, "delete") != 0) {
+			fputs(",\"data\":", stream);
+			if (put_text_string(stream, &escaped, &escaped_capacity,
+				m->payload ? m->payload : "{}") != 0) {
+				fclose(stream);
+				free(text);
+				free(escaped);
+				json_object_put(counters);
+				return cairn__error_set(CAIRN_ENOMEM, "out of memory building a push "
+					"request");
+			}
+		}
 		if (m->permissions)
 			fprintf(stream, ",\"permissions\":%s", m->permissions);
 		if (strcmp(m->op, "put") == 0 && counters && json_object_array_length(counters) > 0)
@@ -71,6 +148,7 @@ int cairn__push_body(char **out, size_t *length, cairn_store *store,
 		fputc('}', stream);
 	}
 	json_object_put(counters);
+	free(escaped);
 	fputs("]}", stream);
 	if (ferror(stream)) {
 		fclose(stream);
@@ -185,6 +263,7 @@ typedef struct {
 	size_t permissions_length;
 	const char *sequence;     /* NULL: none */
 	int in_view;              /* `data` is already the view row's (an "asPushed" put) */
+	int64_t doc_seq;          /* with in_view: the view row's seq if known, else 0 */
 } server_texts;
 
 static void server_texts_clear(server_texts *texts)
@@ -217,30 +296,67 @@ static int texts_from_document(server_texts *texts, json_object *document)
 /* From an "asPushed" acknowledgement: the server stored the put's fields exactly as pushed,
  * so they are the mutation's payload; the reply's model (`$` attributes only) gives the rest.
  * Borrows from `document` and `payload`. */
-static int texts_from_pushed(server_texts *texts, json_object *document, const char *payload)
+static int texts_from_pushed(server_texts *texts, json_object *document,
+	const cairn__mutation *m)
 {
-	int rc;
+	const char *payload = m->payload;
+	json_object *permissions = NULL;
+	const char *text = NULL;
 
 	memset(texts, 0, sizeof(*texts));
 	if (!payload)
 		return cairn__error_set(CAIRN_ESERVER, "the server acknowledged a put without "
 			"fields as stored as pushed");
-	rc = borrowed_view(&texts->view, document);
-	if (rc != 0)
-		return rc;
-	if (!texts->view.exists)
+	if (!document || !json_object_is_type(document, json_type_object))
 		return cairn__error_set(CAIRN_ESERVER, "the server's push reply is malformed: an "
 			"acknowledgement \"asPushed\" without its document");
+	/* As borrowed_view, without a fields object: the fields are the payload. */
+	texts->view.exists = 1;
+	if (cairn__json_get_string(document, "$createdAt", &text))
+		snprintf(texts->view.created_at, sizeof(texts->view.created_at), "%s", text);
+	if (cairn__json_get_string(document, "$updatedAt", &text))
+		snprintf(texts->view.updated_at, sizeof(texts->view.updated_at), "%s", text);
 	texts->data = payload;
 	texts->data_length = strlen(payload);
-	texts->permissions = cairn__json_text(texts->view.permissions,
-		&texts->permissions_length);
-	if (!texts->permissions) {
-		server_texts_clear(texts);
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server document");
+	if (!json_object_object_get_ex(document, "$permissions", &permissions) ||
+		!json_object_is_type(permissions, json_type_array) ||
+		json_object_array_length(permissions) == 0) {
+		texts->permissions = "[]"; /* most documents': no printing */
+		texts->permissions_length = 2;
+	} else {
+		texts->view.permissions = json_object_get(permissions);
+		texts->permissions = cairn__json_text(texts->view.permissions,
+			&texts->permissions_length);
+		if (!texts->permissions) {
+			server_texts_clear(texts);
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory storing a server "
+				"document");
+		}
 	}
 	cairn__json_get_string(document, "$sequence", &texts->sequence);
 	texts->in_view = 1;
+	texts->doc_seq = m->doc_seq;
+	return 0;
+}
+
+/* texts_from_pushed from a reply read by cairn__push_reply_read (its permissions are []). */
+static int texts_from_ack(server_texts *texts, const cairn__push_ack *ack,
+	const cairn__mutation *m)
+{
+	memset(texts, 0, sizeof(*texts));
+	if (!m->payload)
+		return cairn__error_set(CAIRN_ESERVER, "the server acknowledged a put without "
+			"fields as stored as pushed");
+	texts->view.exists = 1;
+	memcpy(texts->view.created_at, ack->created_at, sizeof(texts->view.created_at));
+	memcpy(texts->view.updated_at, ack->updated_at, sizeof(texts->view.updated_at));
+	texts->data = m->payload;
+	texts->data_length = strlen(m->payload);
+	texts->permissions = "[]";
+	texts->permissions_length = 2;
+	texts->sequence = ack->has_sequence ? ack->sequence : NULL;
+	texts->in_view = 1;
+	texts->doc_seq = m->doc_seq;
 	return 0;
 }
 
@@ -302,11 +418,15 @@ static int texts_from_change(server_texts *texts, sqlite3_stmt *valid, json_obje
 static int view_acked(cairn_store *store, const char *collection, const char *id,
 	const server_texts *texts)
 {
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_DOC_ACKED);
+	/* By the row's seq when the batch read it: no lookup through the (collection, id) index. */
+	sqlite3_stmt *stmt = cairn__store_stmt(store, texts->doc_seq > 0 ? STMT_DOC_ACKED_AT :
+		STMT_DOC_ACKED);
 	int rc;
 
 	if (!stmt)
 		return cairn__error_code();
+	if (texts->doc_seq > 0)
+		sqlite3_bind_int64(stmt, 6, texts->doc_seq);
 	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, texts->view.created_at, -1, SQLITE_STATIC);
@@ -547,6 +667,46 @@ static int rebase_document(cairn_store *store, const cairn__mutation *m, int64_t
 
 /* ---- push results ---- */
 
+/* Outbox rows of acknowledged mutations taken out together, in one statement per batch
+ * rather than one per row (apply_applied says which rows may wait). */
+typedef struct {
+	int64_t *seqs;
+	size_t count;
+} acked_rows;
+
+static int acked_flush(cairn_store *store, acked_rows *acked)
+{
+	sqlite3_stmt *stmt;
+	char *text;
+	size_t used = 0;
+	int rc;
+
+	if (acked->count == 0)
+		return 0;
+	text = malloc(acked->count * 21 + 3);
+	if (!text)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
+	text[used++] = '[';
+	for (size_t i = 0; i < acked->count; i++)
+		used += (size_t)sprintf(text + used, "%s%lld", i ? "," : "",
+			(long long)acked->seqs[i]);
+	text[used++] = ']';
+	stmt = cairn__store_stmt(store, STMT_OUTBOX_DELETE_SEQS);
+	if (!stmt) {
+		free(text);
+		return cairn__error_code();
+	}
+	sqlite3_bind_text(stmt, 1, text, (int)used, SQLITE_STATIC);
+	rc = cairn__store_step_done(store, stmt, "updating the outbox");
+	sqlite3_clear_bindings(stmt);
+	free(text);
+	/* Each row was read pending in this transaction and nothing else removes it. */
+	if (rc == 0 && (size_t)sqlite3_changes(store->db) != acked->count)
+		rc = cairn__error_set(CAIRN_ERROR, "acknowledged outbox rows went missing");
+	acked->count = 0;
+	return rc;
+}
+
 static int malformed(const char *what)
 {
 	return cairn__error_set(CAIRN_ESERVER, "the server's push reply is malformed: %s", what);
@@ -557,9 +717,20 @@ static int malformed(const char *what)
  * write of the server copy, and the view set straight from the reply's document, since with
  * nothing pending the view is the server copy; *view_set tells the caller no recompute is
  * needed. An increment, or a document with further pending edits, takes the general path.
+ *
+ * `newest_alone`: the mutation was a put sharing the view row's data (batch_read): every
+ * write of a document rewrites its view row and first detaches such a put
+ * (cairn__view_detach), so nothing was queued after it. No other mutation of this batch
+ * names the document and nothing is pending before the batch, so nothing pending was
+ * queued before it either (rows queued since the batch was read come after it: seq grows
+ * past every row present).
+ * Then nothing else is pending for the document without asking the outbox_doc index, and
+ * nothing in this batch reads its outbox rows again: its row joins `acked` (removed by
+ * acked_flush before anything else reads the outbox).
  */
 static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *store,
-	const cairn__mutation *m, json_object *result)
+	const cairn__mutation *m, json_object *result, const cairn__push_ack *ack,
+	int newest_alone, acked_rows *acked)
 {
 	json_object *document = NULL;
 	int64_t version = 0;
@@ -571,9 +742,14 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 	int rc;
 
 	*view_set = 0;
-	if (!cairn__json_get_int64(result, "version", &version) || version <= 0)
+	if (ack) {
+		/* Read by cairn__push_reply_read: "applied", positive, "asPushed", of a put. */
+		version = ack->version;
+	} else if (!cairn__json_get_int64(result, "version", &version) || version <= 0) {
 		return malformed("an applied result without a positive version");
-	json_object_object_get_ex(result, "document", &document);
+	}
+	if (!ack)
+		json_object_object_get_ex(result, "document", &document);
 	if (document && !json_object_is_type(document, json_type_object))
 		return malformed("an applied result whose document is not an object");
 	if (strcmp(m->op, "increment") == 0) {
@@ -597,18 +773,26 @@ static int apply_applied(int *view_set, sqlite3_stmt *guarded, cairn_store *stor
 		 * included), so later pending changes keep their own base. */
 		return rc;
 	}
-	cairn__json_get_bool(result, "asPushed", &as_pushed);
+	if (ack)
+		as_pushed = 1;
+	else
+		cairn__json_get_bool(result, "asPushed", &as_pushed);
 	if (as_pushed && strcmp(m->op, "put") != 0)
 		return malformed("an acknowledgement \"asPushed\" of a mutation that is no put");
-	rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
-	if (rc == 0)
-		rc = has_pending(&pending, store, m->collection, m->doc_id);
+	if (newest_alone) {
+		acked->seqs[acked->count++] = cairn__mutation_id_seq(m->mutation_id);
+		rc = 0;
+	} else {
+		rc = outbox_by_id(store, STMT_OUTBOX_DELETE, m->mutation_id, NULL);
+		if (rc == 0)
+			rc = has_pending(&pending, store, m->collection, m->doc_id);
+	}
 	/* A concurrent pull (another handle) may already hold a newer server version: the
 	 * guard leaves it, and then the view is not this reply's document (recomputed). */
 	if (rc == 0 && as_pushed) {
 		server_texts texts;
 
-		rc = texts_from_pushed(&texts, document, m->payload);
+		rc = ack ? texts_from_ack(&texts, ack, m) : texts_from_pushed(&texts, document, m);
 		if (rc == 0)
 			rc = server_write_texts(&written, guarded, store, m->collection, m->doc_id,
 				&texts, version, m->hlc, store->client_id, !pending);
@@ -792,6 +976,138 @@ static int compare_documents(const void *a, const void *b)
 	return order ? order : strcmp(x->doc_id, y->doc_id);
 }
 
+/* What batch_read learns of each mutation's outbox row. */
+enum {
+	ROW_ALONE = 1,        /* no other mutation of the batch names the document, and nothing
+	                       * is pending before the batch: it is the head of what is pending */
+	ROW_FOUND = 2,        /* for an alone row: the row is there (the mutation id matches) */
+	ROW_PENDING = 4,      /* ... and pending */
+	ROW_SHARES_VIEW = 8   /* ... and a put whose payload is the view row's data */
+};
+
+/* Where `seq` is in the ascending `seqs`, or `count`. */
+static size_t seq_index(const int64_t *seqs, size_t count, int64_t seq)
+{
+	size_t low = 0;
+	size_t high = count;
+
+	while (low < high) {
+		size_t middle = low + (high - low) / 2;
+
+		if (seqs[middle] < seq)
+			low = middle + 1;
+		else
+			high = middle;
+	}
+	return low < count && seqs[low] == seq ? low : count;
+}
+
+/* Reads the state of the alone rows in one statement: a row of a document that no other
+ * mutation of the batch names changes only when its own result is applied. */
+static int read_alone_rows(unsigned char *rows, cairn_store *store,
+	const cairn__mutation *mutations, const int64_t *seqs, size_t count)
+{
+	sqlite3_stmt *stmt;
+	char *text = malloc(count * 21 + 3);
+	size_t used = 0;
+	int rc;
+
+	if (!text)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
+	text[used++] = '[';
+	for (size_t i = 0; i < count; i++) {
+		if (rows[i] & ROW_ALONE)
+			used += (size_t)sprintf(text + used, "%s%lld", used > 1 ? "," : "",
+				(long long)seqs[i]);
+	}
+	text[used++] = ']';
+	stmt = cairn__store_stmt(store, STMT_OUTBOX_ROWS_AT);
+	if (!stmt) {
+		free(text);
+		return cairn__error_code();
+	}
+	sqlite3_bind_text(stmt, 1, text, (int)used, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		size_t i = seq_index(seqs, count, sqlite3_column_int64(stmt, 0));
+		const char *id = (const char *)sqlite3_column_text(stmt, 1);
+
+		if (i == count || !(rows[i] & ROW_ALONE) || !id ||
+			strcmp(id, mutations[i].mutation_id) != 0)
+			continue;
+		rows[i] |= ROW_FOUND;
+		if (sqlite3_column_int(stmt, 2))
+			rows[i] |= ROW_PENDING;
+		if (sqlite3_column_int(stmt, 3))
+			rows[i] |= ROW_SHARES_VIEW;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	free(text);
+	return rc == SQLITE_DONE ? 0 : cairn__store_error(store, rc, "reading the outbox");
+}
+
+/*
+ * rows[i] (ROW_*) for mutations[i]. ROW_ALONE needs the batch to be the head of the pending
+ * outbox, as the push reads it: nothing pending before its first seq, and seqs ascending
+ * (ids from before schema 3 carry none: nothing is alone). See apply_applied.
+ */
+static int batch_read(unsigned char *rows, cairn_store *store,
+	const cairn__mutation *mutations, size_t count)
+{
+	const cairn__mutation **sorted = NULL;
+	int64_t *seqs = NULL;
+	sqlite3_stmt *stmt;
+	size_t alone = 0;
+	size_t group;
+	int rc = 0;
+
+	memset(rows, 0, count);
+	if (count == 0)
+		return 0;
+	seqs = malloc(count * sizeof(*seqs));
+	sorted = malloc(count * sizeof(*sorted));
+	if (!seqs || !sorted) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < count; i++) {
+		seqs[i] = cairn__mutation_id_seq(mutations[i].mutation_id);
+		if (seqs[i] <= 0 || (i > 0 && seqs[i] <= seqs[i - 1]))
+			goto cleanup;
+	}
+	stmt = cairn__store_stmt(store, STMT_OUTBOX_PENDING_BEFORE);
+	if (!stmt) {
+		rc = cairn__error_code();
+		goto cleanup;
+	}
+	sqlite3_bind_int64(stmt, 1, seqs[0]);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		rc = rc == SQLITE_ROW ? 0 : cairn__store_error(store, rc, "reading the outbox");
+		goto cleanup;
+	}
+	rc = 0;
+	for (size_t i = 0; i < count; i++)
+		sorted[i] = &mutations[i];
+	qsort(sorted, count, sizeof(*sorted), compare_documents);
+	for (size_t i = 0; i < count; i = group) {
+		for (group = i + 1; group < count &&
+			compare_documents(&sorted[i], &sorted[group]) == 0; group++)
+			;
+		if (group == i + 1) {
+			rows[sorted[i] - mutations] = ROW_ALONE;
+			alone++;
+		}
+	}
+	if (alone > 0)
+		rc = read_alone_rows(rows, store, mutations, seqs, count);
+cleanup:
+	free(seqs);
+	free(sorted);
+	return rc;
+}
+
 /* Recomputes the view of every document the batch touched, once each, except documents
  * whose every mutation here set the view directly (`view_set[i]` for mutations[i]). */
 static int recompute_touched(cairn_store *store, const cairn__mutation *mutations, size_t count,
@@ -850,28 +1166,29 @@ static int skip_own_changes(cairn_store *store, const int64_t *versions, size_t 
 	return cairn__meta_set_int64(store, "checkpoint", versions[count - 1]);
 }
 
-int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
-	const cairn__mutation *mutations, size_t count, json_object *reply)
+/* cairn__push_apply of the JSON `results` array, or of `acks` (then `results` is NULL). */
+static int push_apply(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *mutations, size_t count, json_object *results,
+	const cairn__push_ack *acks)
 {
-	json_object *results = NULL;
 	sqlite3_stmt *guarded = NULL;
 	unsigned char *view_set = NULL;
+	unsigned char *rows = NULL;      /* batch_read */
+	acked_rows acked = { NULL, 0 };
 	int64_t *versions = NULL;        /* of the applied results, in order */
 	size_t applied_count = 0;
 	cairn__view_watch *watch = NULL; /* views a conflict or rejection may change */
 	int rc;
 
 	memset(tally, 0, sizeof(*tally));
-	if (!json_object_object_get_ex(reply, "results", &results) ||
-		!json_object_is_type(results, json_type_array))
-		return malformed("no `results` array");
-	if (json_object_array_length(results) != count)
-		return cairn__error_set(CAIRN_ESERVER, "the server answered %zu results for %zu "
-			"mutations", json_object_array_length(results), count);
 	view_set = calloc(count ? count : 1, 1);
+	rows = calloc(count ? count : 1, 1);
+	acked.seqs = calloc(count ? count : 1, sizeof(*acked.seqs));
 	versions = calloc(count ? count : 1, sizeof(*versions));
-	if (!view_set || !versions) {
+	if (!view_set || !rows || !acked.seqs || !versions) {
 		free(view_set);
+		free(rows);
+		free(acked.seqs);
 		free(versions);
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a push reply");
 	}
@@ -883,42 +1200,62 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 	}
 	if (rc != 0) {
 		free(view_set);
+		free(rows);
+		free(acked.seqs);
 		free(versions);
 		return rc;
 	}
+	rc = batch_read(rows, store, mutations, count);
+	if (rc != 0)
+		goto cleanup;
 	for (size_t i = 0; i < count; i++) {
 		const cairn__mutation *m = &mutations[i];
-		json_object *result = json_object_array_get_idx(results, i);
-		const char *mutation_id = NULL;
-		const char *status = NULL;
+		json_object *result = acks ? NULL : json_object_array_get_idx(results, i);
+		const char *mutation_id = acks ? acks[i].mutation_id : NULL;
+		const char *status = acks ? "applied" : NULL;
 		char prev[64];
 		int found = 0;
 		int pending = 0;
+		int shares_view = 0;
 
-		if (!cairn__json_get_string(result, "mutationId", &mutation_id) ||
+		if ((!acks && !cairn__json_get_string(result, "mutationId", &mutation_id)) ||
 			strcmp(mutation_id, m->mutation_id) != 0) {
 			rc = malformed("results are not in the order of the mutations");
 			goto cleanup;
 		}
-		if (!cairn__json_get_string(result, "status", &status)) {
+		if (!acks && !cairn__json_get_string(result, "status", &status)) {
 			rc = malformed("a result without `status`");
 			goto cleanup;
 		}
-		rc = outbox_row(&found, &pending, prev, sizeof(prev), store, m->mutation_id);
-		if (rc != 0)
-			goto cleanup;
+		if ((rows[i] & ROW_ALONE) && strcmp(status, "applied") == 0) {
+			found = (rows[i] & ROW_FOUND) != 0;
+			pending = (rows[i] & ROW_PENDING) != 0;
+			shares_view = (rows[i] & ROW_SHARES_VIEW) != 0;
+		} else {
+			rc = outbox_row(&found, &pending, prev, sizeof(prev), store,
+				m->mutation_id);
+			if (rc != 0)
+				goto cleanup;
+		}
 		if (!found || !pending) {
 			/* Another handle on this file already settled it: it counts as settled
 			 * here too, so a sync racing another process never looks stalled. */
 			tally->dropped++;
 			continue;
 		}
+		/* Anything else may read the outbox: the rows acknowledged so far leave first. */
+		if (!shares_view && (rc = acked_flush(store, &acked)) != 0)
+			goto cleanup;
 		if (strcmp(status, "applied") == 0) {
 			int direct = 0;
 
-			rc = apply_applied(&direct, guarded, store, m, result);
+			rc = apply_applied(&direct, guarded, store, m, result, acks ? &acks[i] : NULL,
+				shares_view, &acked);
 			view_set[i] = (unsigned char)direct;
-			cairn__json_get_int64(result, "version", &versions[applied_count++]);
+			if (acks)
+				versions[applied_count++] = acks[i].version;
+			else
+				cairn__json_get_int64(result, "version", &versions[applied_count++]);
 			tally->applied++;
 		} else if (strcmp(status, "conflict") == 0) {
 			rc = cairn__view_watch_before(&watch, store, m->collection, m->doc_id);
@@ -936,7 +1273,9 @@ int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
 		if (rc != 0)
 			goto cleanup;
 	}
-	rc = recompute_touched(store, mutations, count, view_set);
+	rc = acked_flush(store, &acked);
+	if (rc == 0)
+		rc = recompute_touched(store, mutations, count, view_set);
 	if (rc == 0 && applied_count == count)
 		rc = skip_own_changes(store, versions, count);
 	if (rc == 0)
@@ -953,8 +1292,38 @@ cleanup:
 	cairn__view_watch_finish(watch, store, rc);
 	sqlite3_finalize(guarded);
 	free(view_set);
+	free(rows);
+	free(acked.seqs);
 	free(versions);
 	return rc;
+}
+
+int cairn__push_apply(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *mutations, size_t count, json_object *reply)
+{
+	json_object *results = NULL;
+
+	memset(tally, 0, sizeof(*tally));
+	if (!json_object_object_get_ex(reply, "results", &results) ||
+		!json_object_is_type(results, json_type_array))
+		return malformed("no `results` array");
+	if (json_object_array_length(results) != count)
+		return cairn__error_set(CAIRN_ESERVER, "the server answered %zu results for %zu "
+			"mutations", json_object_array_length(results), count);
+	return push_apply(tally, store, mutations, count, results, NULL);
+}
+
+int cairn__push_apply_acks(cairn__push_tally *tally, cairn_store *store,
+	const cairn__mutation *mutations, size_t count, const cairn__push_ack *acks)
+{
+	memset(tally, 0, sizeof(*tally));
+	/* "asPushed" of anything but a put is malformed: the JSON form reports it. */
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(mutations[i].op, "put") != 0)
+			return cairn__error_set(CAIRN_EINVALID, "a slim reply for a batch that is not "
+				"all puts");
+	}
+	return push_apply(tally, store, mutations, count, NULL, acks);
 }
 
 int cairn__push_reject(cairn_store *store, const cairn__mutation *m, const char *message)

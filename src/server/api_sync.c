@@ -122,6 +122,7 @@ typedef struct {
 	char message[160];        /* rejected here */
 	json_object *fields;      /* owned: the user fields handed to storage */
 	json_object *permissions; /* owned: the permissions handed to storage (expanded) */
+	json_object *parsed;      /* owned: a `data` text (dataAsText) that was not plain, parsed */
 	int as_pushed;            /* a put whose stored user fields are exactly its `data` (no $
 	                           * keys, no counters): a slim ack may leave them out */
 } push_slot;
@@ -235,6 +236,48 @@ static int authorize_mutation(cairn_api_request *ctx, push_slot *slot,
 	return push_collection_load(ctx, collections, write->collection_id);
 }
 
+/* With "dataAsText", a field that is a string holding JSON text becomes the value it holds
+ * when the text is needed as a tree anyway: an increment's `data` (the shape check reads it)
+ * and `permissions` (checked, expanded and stored as an array). A text that does not parse
+ * stays a string and is refused as a value of the wrong type would be. A put's or patch's
+ * `data` text is left for prepare_mutation, which stores a plain one as it is. Returns 0, or
+ * -1 after responding (out of memory). */
+static int parse_text_fields(cairn_api_request *ctx, json_object *mutations)
+{
+	static const char *const keys[] = { "data", "permissions" };
+
+	for (size_t i = 0; i < json_object_array_length(mutations); i++) {
+		json_object *mutation = json_object_array_get_idx(mutations, i);
+		const char *op = "";
+
+		if (!json_object_is_type(mutation, json_type_object))
+			continue;
+		cairn__json_get_string(mutation, "op", &op);
+		for (size_t k = strcmp(op, "increment") == 0 ? 0 : 1; k < 2; k++) {
+			json_object *field = NULL;
+			json_object *value;
+
+			if (!json_object_object_get_ex(mutation, keys[k], &field) ||
+				!json_object_is_type(field, json_type_string))
+				continue;
+			value = cairn__json_parse(json_object_get_string(field),
+				(size_t)json_object_get_string_len(field), CAIRN_JSON_MAX_DEPTH);
+			if (!value && cairn__error_code() == CAIRN_ENOMEM) {
+				cairn__http_respond_error(ctx->response, 500, "general_server_error",
+					"Out of memory.");
+				return -1;
+			}
+			if (value && json_object_object_add(mutation, keys[k], value) != 0) {
+				json_object_put(value);
+				cairn__http_respond_error(ctx->response, 500, "general_server_error",
+					"Out of memory.");
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Checks the shape of every mutation: anything that makes the request itself malformed is a
  * 400 for the whole batch. Returns 0, or -1 after responding. */
 static int check_push_shape(cairn_api_request *ctx, json_object *mutations)
@@ -295,11 +338,105 @@ static int check_push_shape(cairn_api_request *ctx, json_object *mutations)
 	return 0;
 }
 
+/* A put's or patch's `data` sent as text (dataAsText). Returns 1 when it is plain
+ * (cairn__sync_text_plain) and may be stored as it is: *data stays the string. Else parses it
+ * into slot->parsed and points *data there, so that the object path below judges it exactly
+ * as if it had come as an object; returns 0, or -1 after rejecting the slot. */
+static int data_from_text(push_slot *slot, json_object **data, int plain_allowed,
+	cairn_sync_text_checker *checker)
+{
+	const char *text = json_object_get_string(*data);
+	size_t length = (size_t)json_object_get_string_len(*data);
+	size_t start = 0;
+	char message[160];
+
+	if (plain_allowed && cairn__sync_text_plain(checker, text, length,
+		CAIRN_API_MAX_DOCUMENT_BYTES))
+		return 1;
+	while (start < length && (text[start] == ' ' || text[start] == '\t' ||
+		text[start] == '\n' || text[start] == '\r'))
+		start++;
+	if (start == length || text[start] != '{') {
+		/* As a `data` that is not an object (JSON's null among them, which json-c parses
+		 * to NULL), whether the text is JSON or not. */
+		reject(slot, 400, "document_invalid_structure",
+			"Invalid document structure: `data` must be a JSON object.");
+		return -1;
+	}
+	/* As deep as a `data` object inside a request body may be: the depth check below then
+	 * refuses anything deeper than CAIRN_JSON_MAX_DEPTH with its usual message. */
+	slot->parsed = cairn__json_parse(text, length, CAIRN_JSON_MAX_DEPTH +
+		CAIRN_API_ENVELOPE_DEPTH);
+	if (!slot->parsed) {
+		if (cairn__error_code() == CAIRN_ENOMEM) {
+			reject(slot, 500, "general_server_error", "Out of memory.");
+			return -1;
+		}
+		if (strstr(cairn_error_last(), "nested deeper")) {
+			reject(slot, 400, "document_invalid_structure", "Invalid document structure: "
+				"`data` is nested deeper than " CAIRN_API_DEPTH_TEXT " levels.");
+			return -1;
+		}
+		snprintf(message, sizeof(message), "Invalid document structure: `data` is not a "
+			"JSON text: %s.", cairn_error_last());
+		reject(slot, 400, "document_invalid_structure", message);
+		return -1;
+	}
+	*data = slot->parsed;
+	return 0;
+}
+
+/* The user fields of a put or patch whose `data` is a tree (or absent from a patch), into
+ * slot->fields and their printed text into write->data_text. Returns 0, or -1 after rejecting
+ * the slot (not an object, nested too deep, too large). */
+static int prepare_fields(push_slot *slot, cairn_storage_write *write, json_object *data,
+	json_object *counters)
+{
+	size_t length = 0;
+
+	if (!data && write->op == CAIRN_WRITE_PATCH) {
+		slot->fields = json_object_new_object();
+	} else if (!json_object_is_type(data, json_type_object)) {
+		reject(slot, 400, "document_invalid_structure",
+			"Invalid document structure: `data` must be a JSON object.");
+		return -1;
+	} else if (!counters && !cairn__json_has_system_keys(data)) {
+		/* Shared with the body (or slot->parsed), which outlives the write: nobody changes
+		 * it. */
+		slot->fields = json_object_get(data);
+		slot->as_pushed = write->op == CAIRN_WRITE_REPLACE;
+	} else {
+		slot->fields = cairn__json_user_fields(data);
+	}
+	if (slot->fields && counters)
+		json_object_object_add(slot->fields, COUNTERS_KEY, cairn__json_copy(counters));
+	if (!slot->fields || !(write->data_text = cairn__json_text(slot->fields, &length))) {
+		reject(slot, 500, "general_server_error", "Out of memory.");
+		return -1;
+	}
+	write->data_text_length = length;
+	if (cairn__json_depth(slot->fields) > CAIRN_JSON_MAX_DEPTH) {
+		reject(slot, 400, "document_invalid_structure", "Invalid document structure: `data` "
+			"is nested deeper than " CAIRN_API_DEPTH_TEXT " levels.");
+		return -1;
+	}
+	if (length > CAIRN_API_MAX_DOCUMENT_BYTES) {
+		char message[160];
+		snprintf(message, sizeof(message), "Invalid document structure: `data` is %zu bytes "
+			"of JSON; the limit is %u bytes.", length, CAIRN_API_MAX_DOCUMENT_BYTES);
+		reject(slot, 400, "document_invalid_structure", message);
+		return -1;
+	}
+	return 0;
+}
+
 /* Fills `write` from a well-shaped mutation, or rejects the slot for bad content (invalid
  * ids, data that is not an object or too large, bad permissions): deterministic refusals that
- * need not be stored to stay idempotent. */
+ * need not be stored to stay idempotent. `checker` is set when the push said dataAsText: a
+ * put's plain `data` text is then handed to storage as it is (storage.h data_text), with no
+ * tree. */
 static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_object *mutation,
-	const char *client_id, int64_t max_hlc)
+	const char *client_id, int64_t max_hlc, cairn_sync_text_checker *checker)
 {
 	const char *op = "";
 	const char *collection = NULL;
@@ -310,7 +447,7 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 	json_object *counters = NULL;
 	int64_t base_version = 0;
 	int64_t hlc = 0;
-	size_t length = 0;
+	int plain = 0; /* `data` is a plain text, stored as it came */
 
 	cairn__json_get_string(mutation, "op", &op);
 	optional_count(mutation, "baseVersion", &base_version);
@@ -360,36 +497,18 @@ static void prepare_mutation(push_slot *slot, cairn_storage_write *write, json_o
 		json_object_object_get_ex(mutation, "counters", &counters);
 	if (counters && json_object_array_length(counters) == 0)
 		counters = NULL; /* keeps nothing */
-	if (!data && write->op == CAIRN_WRITE_PATCH) {
-		slot->fields = json_object_new_object();
-	} else if (!json_object_is_type(data, json_type_object)) {
-		reject(slot, 400, "document_invalid_structure",
-			"Invalid document structure: `data` must be a JSON object.");
-		return;
-	} else if (!counters && !cairn__json_has_system_keys(data)) {
-		/* Shared with the body, which outlives the write: nobody changes it. */
-		slot->fields = json_object_get(data);
-		slot->as_pushed = write->op == CAIRN_WRITE_REPLACE;
-	} else {
-		slot->fields = cairn__json_user_fields(data);
+	if (checker && json_object_is_type(data, json_type_string)) {
+		plain = data_from_text(slot, &data, write->op == CAIRN_WRITE_REPLACE && !counters,
+			checker);
+		if (plain < 0)
+			return;
 	}
-	if (slot->fields && counters)
-		json_object_object_add(slot->fields, COUNTERS_KEY, cairn__json_copy(counters));
-	if (!slot->fields || !(write->data_text = cairn__json_text(slot->fields, &length))) {
-		reject(slot, 500, "general_server_error", "Out of memory.");
-		return;
-	}
-	write->data_text_length = length;
-	if (cairn__json_depth(slot->fields) > CAIRN_JSON_MAX_DEPTH) {
-		reject(slot, 400, "document_invalid_structure", "Invalid document structure: `data` "
-			"is nested deeper than " CAIRN_API_DEPTH_TEXT " levels.");
-		return;
-	}
-	if (length > CAIRN_API_MAX_DOCUMENT_BYTES) {
-		char message[160];
-		snprintf(message, sizeof(message), "Invalid document structure: `data` is %zu bytes "
-			"of JSON; the limit is %u bytes.", length, CAIRN_API_MAX_DOCUMENT_BYTES);
-		reject(slot, 400, "document_invalid_structure", message);
+	if (plain) {
+		/* No tree: storage stores the text, a slim ack needs none, a full one parses it. */
+		write->data_text = json_object_get_string(data);
+		write->data_text_length = (size_t)json_object_get_string_len(data);
+		slot->as_pushed = 1;
+	} else if (prepare_fields(slot, write, data, counters) != 0) {
 		return;
 	}
 	if (json_object_object_get_ex(mutation, "permissions", &permissions) && permissions) {
@@ -444,6 +563,27 @@ static int conflict_hidden(cairn_api_request *ctx, const push_collections *colle
 	return 1;
 }
 
+/* The full Document of an applied write. A put stored from its plain text (dataAsText) has
+ * only the text in its outcome (storage.h data_text): parsed here, for the printer, which
+ * still splices the text itself. */
+static void append_full_document(cairn_text *text, const cairn_storage_record *record)
+{
+	cairn_storage_record parsed = *record; /* shallow: borrowed, never cleared */
+
+	if (record->data || !record->data_text) {
+		cairn__text_append_document(text, record);
+		return;
+	}
+	parsed.data = cairn__json_parse(record->data_text, record->data_text_length,
+		CAIRN_JSON_MAX_DEPTH);
+	if (!parsed.data) {
+		text->failed = 1;
+		return;
+	}
+	cairn__text_append_document(text, &parsed);
+	json_object_put(parsed.data);
+}
+
 /* `hidden`: a conflict on a document the caller may not read carries its version, clock and
  * author (what the client needs to know it lost, and to rebase) but not the document:
  * "document" is null and "readable" false (docs/protocol.md, docs/security.md).
@@ -466,7 +606,7 @@ static void append_outcome(cairn_text *text, const cairn_storage_outcome *outcom
 			system_only.data = NULL;
 			cairn__text_append_document(text, &system_only);
 		} else {
-			cairn__text_append_document(text, record);
+			append_full_document(text, record);
 		}
 	} else if (outcome->status == CAIRN_ECONFLICT) {
 		cairn__text_appendf(text, "\"status\":\"conflict\",\"current\":{\"version\":%" PRId64
@@ -493,8 +633,11 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 {
 	json_object *mutations = NULL;
 	json_object *slim_field = NULL;
+	json_object *text_field = NULL;
 	const char *client_id = NULL;
 	int slim_acks = 0;
+	int data_as_text = 0;
+	cairn_sync_text_checker *checker = NULL; /* set when the push said dataAsText */
 	push_slot *slots = NULL;
 	push_collections collections = { 0 };
 	cairn_permissions_guard guard;
@@ -524,6 +667,14 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 		}
 		slim_acks = json_object_get_boolean(slim_field);
 	}
+	if (json_object_object_get_ex(ctx->body, "dataAsText", &text_field) && text_field) {
+		if (!json_object_is_type(text_field, json_type_boolean)) {
+			cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
+				"Invalid `dataAsText` param: must be a boolean.");
+			return;
+		}
+		data_as_text = json_object_get_boolean(text_field);
+	}
 	if (!json_object_object_get_ex(ctx->body, "mutations", &mutations) ||
 		!json_object_is_type(mutations, json_type_array)) {
 		cairn__http_respond_error(ctx->response, 400, "general_argument_invalid",
@@ -538,10 +689,16 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 			CAIRN_API_MAX_PUSH_MUTATIONS);
 		return;
 	}
+	if (data_as_text && parse_text_fields(ctx, mutations) != 0)
+		return;
 	if (check_push_shape(ctx, mutations) != 0)
 		return;
 	if (cairn__api_require_database(ctx) != 0)
 		return;
+	if (data_as_text && cairn__sync_text_checker_open(&checker) != 0) {
+		cairn__http_respond_error(ctx->response, 500, "general_server_error", "Out of memory.");
+		return;
+	}
 	slots = calloc(count, sizeof(*slots));
 	writes = calloc(count, sizeof(*writes));
 	outcomes = calloc(count, sizeof(*outcomes));
@@ -554,7 +711,8 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 
 		cairn__json_get_string(mutation, "mutationId", &slots[i].mutation_id);
 		slots[i].write_index = (int)write_count;
-		prepare_mutation(&slots[i], &writes[write_count], mutation, client_id, max_hlc);
+		prepare_mutation(&slots[i], &writes[write_count], mutation, client_id, max_hlc,
+			checker);
 		writes[write_count].slim_ack = slim_acks && slots[i].as_pushed;
 		if (slots[i].write_index >= 0) {
 			rc = authorize_mutation(ctx, &slots[i], &writes[write_count], &collections,
@@ -585,7 +743,8 @@ void cairn__api_sync_push(cairn_api_request *ctx)
 		}
 		outcome_count = write_count;
 	}
-	cairn__text_append_cstr(&text, "{\"results\":[");
+	/* dataAsText: this server takes the text form (a client sends it once it has seen this). */
+	cairn__text_append_cstr(&text, "{\"dataAsText\":true,\"results\":[");
 	for (size_t i = 0; i < count; i++) {
 		cairn__text_append_cstr(&text, i ? ",{\"mutationId\":" : "{\"mutationId\":");
 		cairn__text_append_json_string(&text, slots[i].mutation_id);
@@ -610,7 +769,9 @@ cleanup:
 	for (size_t i = 0; slots && i < count; i++) {
 		json_object_put(slots[i].fields);
 		json_object_put(slots[i].permissions);
+		json_object_put(slots[i].parsed);
 	}
+	cairn__sync_text_checker_free(checker);
 	push_collections_clear(&collections);
 	free(outcomes);
 	free(writes);

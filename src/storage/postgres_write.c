@@ -589,6 +589,7 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	const char *data_text = NULL;
 	const char *permissions_text;
 	size_t data_len = 0;
+	int text_only = cairn__storage_write_text_only(write);
 	int exists, live, fresh;
 	int rejected = 0;
 	int64_t created_at = 0, sequence = 0, now;
@@ -730,9 +731,12 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		}
 	}
 
-	if (write->op != CAIRN_WRITE_DELETE)
+	if (text_only) {
+		/* A put's plain text (storage.h data_text): stored as it came, no tree. */
+		data_text = write->data_text;
+		data_len = write->data_text_length;
+	} else if (write->op != CAIRN_WRITE_DELETE) {
 		data = cairn__storage_new_data(write, stored_data);
-	if (write->op != CAIRN_WRITE_DELETE) {
 		if (!data) {
 			rc = cairn__pg_oom();
 			goto cleanup;
@@ -742,13 +746,13 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			rc = cairn__pg_oom();
 			goto cleanup;
 		}
-		if (data_len > PG_MAX_DOCUMENT_BYTES) {
-			cairn__storage_outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
-				"Invalid document structure: the document is %zu bytes, over the limit of "
-				"%d bytes.", data_len, PG_MAX_DOCUMENT_BYTES);
-			rejected = 1;
-			goto cleanup;
-		}
+	}
+	if (data_text && data_len > PG_MAX_DOCUMENT_BYTES) {
+		cairn__storage_outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
+			"Invalid document structure: the document is %zu bytes, over the limit of "
+			"%d bytes.", data_len, PG_MAX_DOCUMENT_BYTES);
+		rejected = 1;
+		goto cleanup;
 	}
 	permissions_text = write->permissions ? cairn__json_text(write->permissions, NULL) :
 		kept_permissions ? kept_permissions : "[]";
@@ -799,6 +803,10 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		goto cleanup;
 	}
 	record->data = data;
+	if (text_only) {
+		record->data_text = write->data_text;
+		record->data_text_length = write->data_text_length;
+	}
 	data = NULL;
 	rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text,
 		permissions_text) : 0;

@@ -272,10 +272,25 @@ static int conflict_record(write_batch *batch, cairn_storage_record *record,
 	return cairn__sqlite_record_from_row(record, current, batch->database_id, NULL);
 }
 
-/* Applies one write of the batch, filling `outcome`. Returns 0 whatever the outcome, or a
- * negative code on a storage failure (the whole batch then rolls back). */
-static int apply_write(write_batch *batch, const cairn_storage_write *write,
-	cairn_storage_outcome *outcome)
+/* apply_write_once: the document was there after all (an insert without a look first). */
+#define WRITE_FOUND_EXISTING 1
+
+/* 1 when a write may be tried as a plain insert, without reading the document first: a put
+ * on base 0 with no permission guard, whose outcome on a document that does not exist is
+ * known without looking (applied, fresh). A push's new documents are nearly all such puts. */
+static int insert_first(const cairn_storage_write *write)
+{
+	return write->op == CAIRN_WRITE_REPLACE && write->expect == CAIRN_EXPECT_VERSION &&
+		write->base_version == 0 && !write->guard;
+}
+
+/* Applies one write of the batch, filling `outcome`. With `assume_new` it does not read the
+ * document and inserts it; if the insert meets the document (a unique key conflict, which
+ * SQLite backs out alone), it undoes its clock and sequence steps and returns
+ * WRITE_FOUND_EXISTING, to be called again without. Otherwise returns 0 whatever the outcome,
+ * or a negative code on a storage failure (the whole batch then rolls back). */
+static int apply_write_once(write_batch *batch, const cairn_storage_write *write,
+	cairn_storage_outcome *outcome, int assume_new)
 {
 	cairn_storage_record *record = &outcome->record;
 	sqlite3_stmt *current = NULL;
@@ -293,9 +308,12 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	const char *data_text = NULL;
 	const char *permissions_text;
 	size_t data_len = 0;
+	int text_only = cairn__storage_write_text_only(write);
 	int exists, live, fresh;
 	int rejected = 0; /* the outcome is a rejection, to be stored for idempotency */
 	int64_t created_at = 0, sequence = 0, now;
+	int64_t clock_before;            /* assume_new: what to undo when the row is there */
+	int collection_dirty_before, sequence_dirty_before;
 	int rc;
 
 	if (write->mutation_id && !batch->fresh) {
@@ -320,19 +338,23 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		goto cleanup;
 	}
 
-	current = cairn__sqlite_statement(batch->conn, ST_DOC_GET);
-	if (!current)
-		return cairn__sqlite_prepare_failed();
-	cairn__sqlite_bind_text(current, 1, batch->database_id);
-	cairn__sqlite_bind_text(current, 2, write->collection_id);
-	cairn__sqlite_bind_text(current, 3, write->id);
-	rc = sqlite3_step(current);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a document");
-		goto cleanup;
+	if (assume_new) {
+		exists = 0; /* the insert below finds out */
+	} else {
+		current = cairn__sqlite_statement(batch->conn, ST_DOC_GET);
+		if (!current)
+			return cairn__sqlite_prepare_failed();
+		cairn__sqlite_bind_text(current, 1, batch->database_id);
+		cairn__sqlite_bind_text(current, 2, write->collection_id);
+		cairn__sqlite_bind_text(current, 3, write->id);
+		rc = sqlite3_step(current);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a document");
+			goto cleanup;
+		}
+		exists = rc == SQLITE_ROW;
+		rc = 0;
 	}
-	exists = rc == SQLITE_ROW;
-	rc = 0;
 	live = exists && !sqlite3_column_int(current, DOC_DELETED);
 
 	/* Permissions, against the row as it is now (inside the transaction: no race). */
@@ -434,9 +456,12 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	current = NULL;
 
 	/* The new user fields and their stored text. */
-	if (write->op != CAIRN_WRITE_DELETE)
+	if (text_only) {
+		/* A put's plain text (storage.h data_text): stored as it came, no tree. */
+		data_text = write->data_text;
+		data_len = write->data_text_length;
+	} else if (write->op != CAIRN_WRITE_DELETE) {
 		data = cairn__storage_new_data(write, stored_data);
-	if (write->op != CAIRN_WRITE_DELETE) {
 		if (!data) {
 			rc = cairn__sqlite_oom();
 			goto cleanup;
@@ -452,17 +477,20 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 			rc = cairn__sqlite_oom();
 			goto cleanup;
 		}
-		if (data_len > MAX_DOCUMENT_BYTES) {
-			cairn__storage_outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
-				"Invalid document structure: the document is %zu bytes, over the limit of "
-				"%d bytes.", data_len, MAX_DOCUMENT_BYTES);
-			rejected = 1;
-			goto cleanup;
-		}
+	}
+	if (data_text && data_len > MAX_DOCUMENT_BYTES) {
+		cairn__storage_outcome_set(outcome, CAIRN_ETOOBIG, "document_invalid_structure",
+			"Invalid document structure: the document is %zu bytes, over the limit of "
+			"%d bytes.", data_len, MAX_DOCUMENT_BYTES);
+		rejected = 1;
+		goto cleanup;
 	}
 	permissions_text = write->permissions ? cairn__json_text(write->permissions, NULL) :
 		kept_permissions ? kept_permissions : "[]";
 
+	clock_before = batch->storage->last_issued_ms;
+	collection_dirty_before = collection->dirty;
+	sequence_dirty_before = batch->sequence_dirty;
 	now = cairn__sqlite_clock_next(batch->storage);
 	if (fresh) {
 		created_at = now;
@@ -500,7 +528,25 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 	cairn__sqlite_bind_text(stmt, 11, record->author);
 	cairn__sqlite_bind_text(stmt, 12, record->last_mutation);
 	sqlite3_bind_int(stmt, 13, record->deleted);
-	rc = cairn__sqlite_statement_run(batch->conn, stmt, "writing a document");
+	if (assume_new) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_CONSTRAINT &&
+			sqlite3_extended_errcode(batch->conn->db) == SQLITE_CONSTRAINT_UNIQUE) {
+			cairn__sqlite_statement_done(stmt);
+			batch->storage->last_issued_ms = clock_before;
+			collection->next_sequence--;
+			collection->dirty = collection_dirty_before;
+			batch->last_sequence--;
+			batch->sequence_dirty = sequence_dirty_before;
+			rc = WRITE_FOUND_EXISTING;
+			goto cleanup;
+		}
+		rc = rc == SQLITE_DONE ? 0 : cairn__sqlite_fail(batch->conn->db, rc,
+			"writing a document");
+		cairn__sqlite_statement_done(stmt);
+	} else {
+		rc = cairn__sqlite_statement_run(batch->conn, stmt, "writing a document");
+	}
 	if (rc < 0)
 		goto cleanup;
 
@@ -514,13 +560,14 @@ static int apply_write(write_batch *batch, const cairn_storage_write *write,
 		goto cleanup;
 	}
 	record->data = data;
-	if (data == write->data && write->data_text) {
+	if ((text_only || data == write->data) && write->data_text) {
 		/* Printed by the caller, who prints the outcome next (storage.h data_text). */
 		record->data_text = write->data_text;
 		record->data_text_length = write->data_text_length;
 	}
 	/* Stored exactly as given and acked without its fields: a replay needs none either. */
-	if (write->slim_ack && data == write->data && write->op == CAIRN_WRITE_REPLACE)
+	if (write->slim_ack && (text_only || data == write->data) &&
+		write->op == CAIRN_WRITE_REPLACE)
 		data_text = NULL;
 	data = NULL;
 	rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text, data_len,
@@ -534,6 +581,18 @@ cleanup:
 	free(kept_mutation);
 	if (rc == 0 && rejected && write->mutation_id)
 		rc = mutation_store(batch, write, outcome, NULL, 0, NULL);
+	return rc;
+}
+
+static int apply_write(write_batch *batch, const cairn_storage_write *write,
+	cairn_storage_outcome *outcome)
+{
+	int rc = apply_write_once(batch, write, outcome, insert_first(write));
+
+	if (rc == WRITE_FOUND_EXISTING) {
+		cairn__storage_outcome_clear(outcome);
+		rc = apply_write_once(batch, write, outcome, 0);
+	}
 	return rc;
 }
 

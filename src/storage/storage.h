@@ -56,7 +56,8 @@ typedef struct {
 	char *database_id;
 	char *collection_id;
 	char *id;
-	json_object *data;        /* user fields only, owned; NULL for a tombstone */
+	json_object *data;        /* user fields only, owned; NULL for a tombstone (and in the
+	                           * applied outcome of a text-only write: see data_text) */
 	json_object *permissions; /* array of permission strings, owned */
 	int64_t created_at;       /* unix ms */
 	int64_t updated_at;       /* unix ms, strictly increasing across all writes */
@@ -66,8 +67,9 @@ typedef struct {
 	char *author;             /* client id of the last writer; "" for REST writes */
 	char *last_mutation;      /* mutation id of the last write, "" for REST writes */
 	int deleted;              /* 1 for a tombstone */
-	const char *data_text;    /* NULL, or the stored JSON text of `data` exactly as
-	                           * cairn__json_text prints it, borrowed: in a scan's record
+	const char *data_text;    /* NULL, or the stored JSON text of `data`, compact (as
+	                           * cairn__json_text prints it, or a pushed text stored as it
+	                           * came, see cairn_storage_write), borrowed: in a scan's record
 	                           * until its callback returns, in an applied outcome while the
 	                           * write's `data_text` lives. Printers splice it instead of
 	                           * printing `data` again */
@@ -123,7 +125,11 @@ typedef struct cairn_storage_write {
 	void *guard_payload;
 	const char *data_text;      /* optional: `data` as cairn__json_text printed it (borrowed,
 	                             * valid while `data` is not printed again), so that a backend
-	                             * storing `data` unchanged need not print it again; NULL: none */
+	                             * storing `data` unchanged need not print it again; NULL: none.
+	                             * A replace may also come with `data` NULL and only this text
+	                             * (the push's dataAsText, checked by the API: a compact JSON
+	                             * object, no $ key at its top): it is stored as it is and an
+	                             * applied outcome's record has `data` NULL and this text */
 	size_t data_text_length;
 	int slim_ack;               /* 1: the caller acks a put whose stored fields are exactly
 	                             * `data` without them (docs/protocol.md "Slim acks"), so the

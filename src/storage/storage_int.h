@@ -36,6 +36,12 @@ void cairn__storage_keep_counters(json_object **data, json_object *stored, json_
  * the declared counters' stored values. A new reference (it may share `write->data`: never
  * change it in place); NULL when out of memory. */
 json_object *cairn__storage_new_data(const cairn_storage_write *write, json_object *stored_data);
+/* 1 for a put handed over as text only (storage.h data_text): no `data` tree; the text is
+ * stored as it is. */
+static inline int cairn__storage_write_text_only(const cairn_storage_write *write)
+{
+	return write->op == CAIRN_WRITE_REPLACE && !write->data && write->data_text;
+}
 /* Fills `record` as a document that never existed: version 0, a tombstone, no permissions. */
 int cairn__storage_record_empty(cairn_storage_record *record, const char *database_id,
 	const char *collection_id, const char *id);

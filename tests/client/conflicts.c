@@ -180,7 +180,8 @@ static void test_client_conflicts__increment(void **state)
 	assert_int_equal(cairn__outbox_load_batch(&mutations, &count, env.store, 10), 0);
 	assert_int_equal(count, 5);
 	assert_string_equal(mutations[1].op, "increment");
-	assert_int_equal(cairn__push_body(&text, &length, env.store, mutations, count), 0);
+	assert_int_equal(cairn__push_body(&text, &length, env.store, mutations, count, 1),
+		0);
 	body = json_tokener_parse(text);
 	free(text);
 	assert_non_null(body);
@@ -188,13 +189,18 @@ static void test_client_conflicts__increment(void **state)
 		json_object *list = json_object_object_get(body, "mutations");
 		json_object *incr = json_object_array_get_idx(list, 2);
 		json_object *put = json_object_array_get_idx(list, 3);
+		/* The text form: each `data` is a string holding its JSON text. */
+		json_object *incr_data = json_tokener_parse(client_string(incr, "data"));
+		json_object *put_data = json_tokener_parse(client_string(put, "data"));
 
 		assert_string_equal(client_string(incr, "op"), "increment");
-		assert_int_equal(client_int(json_object_object_get(incr, "data"), "stock"), -3);
+		assert_int_equal(client_int(incr_data, "stock"), -3);
 		assert_string_equal(json_object_to_json_string(json_object_object_get(put,
 			"counters")), "[ \"stock\" ]");
-		assert_false(json_object_object_get_ex(json_object_object_get(put, "data"),
-			"stock", NULL));
+		assert_non_null(put_data);
+		assert_false(json_object_object_get_ex(put_data, "stock", NULL));
+		json_object_put(incr_data);
+		json_object_put(put_data);
 	}
 	json_object_put(body);
 	cairn__mutations_free(mutations, count);

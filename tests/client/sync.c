@@ -419,7 +419,7 @@ static void test_client_sync__lost_response_is_replayed(void **state)
 	assert_int_equal(cairn_doc_patch(w->a, "items", "r", "{\"w\":2}"), 0);
 	assert_int_equal(cairn__outbox_load_batch(&mutations, &count, w->a, 10), 0);
 	assert_int_equal(count, 2);
-	assert_int_equal(cairn__push_body(&body, &length, w->a, mutations, count), 0);
+	assert_int_equal(cairn__push_body(&body, &length, w->a, mutations, count, 1), 0);
 	snprintf(url, sizeof(url), "%s/sync/databases/main/push",
 		cairn_test_server_url(w->server));
 	assert_int_equal(cairn_test_http(&status, &reply, "POST", url, headers, body, length), 0);

@@ -110,6 +110,8 @@ static void test_client_sync_apply__push_body(void **state)
 	json_object *body;
 	json_object *mutations;
 	json_object *m;
+	json_object *data;
+	json_object *flag;
 	char *text = NULL;
 	size_t length = 0;
 
@@ -121,22 +123,39 @@ static void test_client_sync_apply__push_body(void **state)
 	assert_int_equal(cairn_doc_delete(env.store, "items", "a"), 0);
 	load(&b, &env, 10);
 	assert_int_equal(b.count, 3);
-	assert_int_equal(cairn__push_body(&text, &length, env.store, b.mutations, b.count), 0);
+	/* The object form, for a server that has not said it takes the text form. */
+	assert_int_equal(cairn__push_body(&text, &length, env.store, b.mutations, b.count, 0), 0);
+	body = json_tokener_parse(text);
+	assert_non_null(body);
+	assert_false(json_object_object_get_ex(body, "dataAsText", NULL));
+	m = json_object_array_get_idx(json_object_object_get(body, "mutations"), 0);
+	assert_true(json_object_is_type(json_object_object_get(m, "data"), json_type_object));
+	assert_string_equal(client_string(json_object_object_get(m, "data"), "t"), "x\"y");
+	json_object_put(body);
+	free(text);
+	assert_int_equal(cairn__push_body(&text, &length, env.store, b.mutations, b.count, 1), 0);
 	assert_int_equal(strlen(text), length);
 	body = json_tokener_parse(text);
 	assert_non_null(body);
 	assert_int_equal(strncmp(client_string(body, "clientId"), "c-", 2), 0);
+	assert_true(json_object_object_get_ex(body, "dataAsText", &flag));
+	assert_true(json_object_get_boolean(flag));
 	assert_true(json_object_object_get_ex(body, "mutations", &mutations));
 	assert_int_equal(json_object_array_length(mutations), 3);
 	m = json_object_array_get_idx(mutations, 0);
 	assert_string_equal(client_string(m, "op"), "put");
 	assert_string_equal(client_string(m, "id"), "a");
 	assert_string_equal(client_string(m, "collection"), "items");
-	assert_int_equal(client_int(m, "baseVersion"), 0);
+	/* Base 0 and no predecessor are the server's defaults: left out. */
+	assert_false(json_object_object_get_ex(m, "baseVersion", NULL));
 	assert_true(client_int(m, "hlc") > 0);
-	assert_true(json_object_object_get_ex(m, "prevMutationId", NULL));
+	assert_false(json_object_object_get_ex(m, "prevMutationId", NULL));
 	assert_true(json_object_object_get_ex(m, "permissions", NULL));
-	assert_string_equal(client_string(json_object_object_get(m, "data"), "t"), "x\"y");
+	/* The text form: `data` is a string holding the stored JSON text. */
+	data = json_tokener_parse(client_string(m, "data"));
+	assert_non_null(data);
+	assert_string_equal(client_string(data, "t"), "x\"y");
+	json_object_put(data);
 	m = json_object_array_get_idx(mutations, 1);
 	assert_string_equal(client_string(m, "prevMutationId"), b.mutations[0].mutation_id);
 	assert_false(json_object_object_get_ex(m, "permissions", NULL));
