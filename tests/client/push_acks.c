@@ -1,26 +1,8 @@
 /* push_acks.c: applying a push reply's acknowledgements the short way (the rows' states read
  * for the batch at once, no pending probe for a put that was its document's newest write,
  * the rows removed together) and the cases that must take the long way. */
-#include "client/client_test.h"
+#include "client/outbox_batch.h"
 #include "client/push_reply.h"
-#include "client/store_int.h"
-
-typedef struct {
-	cairn__mutation *mutations;
-	size_t count;
-} batch;
-
-static void load(batch *b, client_env *env, size_t limit)
-{
-	assert_int_equal(cairn__outbox_load_batch(&b->mutations, &b->count, env->store, limit), 0);
-}
-
-static void unload(batch *b)
-{
-	cairn__mutations_free(b->mutations, b->count);
-	b->mutations = NULL;
-	b->count = 0;
-}
 
 /* A reply with one result per mutation: `kinds[i]` 'a' applied "asPushed" (version
  * `first_version` + i), 'e' the same with no permissions, 'f' applied with its full document,

@@ -3,8 +3,7 @@
 #include <inttypes.h>
 #include <time.h>
 
-#include "client/client_test.h"
-#include "client/store_int.h"
+#include "client/outbox_batch.h"
 #include "util/hlc.h"
 
 #define SERVER_DOC(id, version, fields) \
@@ -12,23 +11,6 @@
 	"\"$createdAt\":\"2020-01-01T00:00:00.000+00:00\"," \
 	"\"$updatedAt\":\"2020-01-02T00:00:00.000+00:00\",\"$permissions\":[]," \
 	"\"$version\":" #version ",\"$sequence\":\"1\"" fields "}"
-
-typedef struct {
-	cairn__mutation *mutations;
-	size_t count;
-} batch;
-
-static void load(batch *b, client_env *env, size_t limit)
-{
-	assert_int_equal(cairn__outbox_load_batch(&b->mutations, &b->count, env->store, limit), 0);
-}
-
-static void unload(batch *b)
-{
-	cairn__mutations_free(b->mutations, b->count);
-	b->mutations = NULL;
-	b->count = 0;
-}
 
 /* Applies reply text (with %s placeholders for the batch's mutation ids, in order). */
 static int apply(cairn__push_tally *tally, client_env *env, batch *b, const char *format)

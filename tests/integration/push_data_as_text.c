@@ -40,34 +40,6 @@ static const char *string_of(json_object *object, const char *key)
 	return json_object_get_string(member(object, key));
 }
 
-/* POSTs `body` to `path`, asserts `expected`, returns the parsed reply. */
-static json_object *post(cairn_it_env *env, const char *path, const char *body, long expected)
-{
-	char *text = NULL;
-	long status = cairn_it_rest(&text, env, "POST", path, body);
-	json_object *reply;
-
-	if (status != expected)
-		fail_msg("POST %s: status %ld, expected %ld: %.500s", path, status, expected,
-			text ? text : "");
-	reply = cairn_it_parse(text);
-	free(text);
-	return reply;
-}
-
-static int world_setup(void **state)
-{
-	cairn_it_env *env;
-
-	assert_int_equal(cairn_it_setup(state), 0);
-	env = *state;
-	json_object_put(post(env, "/databases", "{\"databaseId\":\"main\",\"name\":\"main\"}",
-		201));
-	json_object_put(post(env, "/databases/main/collections", "{\"collectionId\":\"items\","
-		"\"name\":\"items\"}", 201));
-	return 0;
-}
-
 /* Any JSON value (scalars too), nested deeper than the server allows if need be. */
 static json_object *parse_any(const char *text)
 {
@@ -135,7 +107,7 @@ static json_object *push_one(cairn_it_env *env, json_object *one, const char *fl
 
 	json_object_array_add(mutations, one);
 	body = push_body(mutations, flags);
-	reply = post(env, PUSH, body, 200);
+	reply = cairn_it_post(env, PUSH, body, 200);
 	free(body);
 	return reply;
 }
@@ -146,18 +118,6 @@ static json_object *result_at(json_object *reply, size_t index)
 
 	assert_true(index < json_object_array_length(results));
 	return json_object_array_get_idx(results, index);
-}
-
-/* The user fields (keys not starting with '$') of a document, as a new object. */
-static json_object *user_fields(json_object *document)
-{
-	json_object *fields = json_object_new_object();
-
-	json_object_object_foreach(document, key, value) {
-		if (key[0] != '$')
-			json_object_object_add(fields, key, json_object_get(value));
-	}
-	return fields;
 }
 
 /* The server's document `id` (REST), or NULL when it does not exist. */
@@ -204,8 +164,8 @@ static void assert_same_result(json_object *object_form, json_object *text_form,
 	assert_string_equal(status, "applied");
 	assert_int_equal(has_member(object_form, "asPushed"), has_member(text_form, "asPushed"));
 	if (json_object_is_type(member(object_form, "document"), json_type_object)) {
-		json_object *a = user_fields(member(object_form, "document"));
-		json_object *b = user_fields(member(text_form, "document"));
+		json_object *a = cairn_it_user_fields(member(object_form, "document"));
+		json_object *b = cairn_it_user_fields(member(text_form, "document"));
 
 		if (!json_object_equal(a, b))
 			fail_msg("%s: acked fields %s and %s", what, json_object_to_json_string(a),
@@ -228,8 +188,8 @@ static void assert_same_stored(cairn_it_env *env, const char *a_id, const char *
 			fail_msg("%s: stored in one form only", what);
 		return;
 	}
-	a_fields = user_fields(a);
-	b_fields = user_fields(b);
+	a_fields = cairn_it_user_fields(a);
+	b_fields = cairn_it_user_fields(b);
 	if (!json_object_equal(a_fields, b_fields))
 		fail_msg("%s: stored %s and %s", what, json_object_to_json_string(a_fields),
 			json_object_to_json_string(b_fields));
@@ -396,7 +356,7 @@ static void test_integration_push_data_as_text__bad_texts(void **state)
 	json_object_array_add(mutations, mutation("good", "put", "good", 0, "{\"ok\":true}",
 		TEXT_LENGTH, 1, NULL));
 	body = push_body(mutations, "{\"dataAsText\":true,\"slimAcks\":true}");
-	reply = post(env, PUSH, body, 200);
+	reply = cairn_it_post(env, PUSH, body, 200);
 	for (size_t i = 0; i < count; i++) {
 		json_object *result = result_at(reply, i);
 		char id[16];
@@ -413,11 +373,11 @@ static void test_integration_push_data_as_text__bad_texts(void **state)
 	assert_true(json_object_get_boolean(member(result_at(reply, count), "asPushed")));
 	json_object_put(reply);
 	/* The refusals are stored: the same batch again gives them back and writes nothing. */
-	reply = post(env, PUSH, body, 200);
+	reply = cairn_it_post(env, PUSH, body, 200);
 	for (size_t i = 0; i < count; i++)
 		assert_string_equal(string_of(result_at(reply, i), "status"), "rejected");
 	json_object_put(reply);
-	reply = post(env, PULL, "{\"checkpoint\":0}", 200);
+	reply = cairn_it_post(env, PULL, "{\"checkpoint\":0}", 200);
 	assert_int_equal(json_object_array_length(member(reply, "changes")), 1);
 	json_object_put(reply);
 	free(body);
@@ -448,7 +408,7 @@ static void test_integration_push_data_as_text__other_ops(void **state)
 	json_object_array_add(mutations, mutation("o6", "put", "c", 0, "{\"x\":1}",
 		TEXT_LENGTH, 1, "{\"permissions\":\"[\\\"bogus\\\"]\"}"));
 	body = push_body(mutations, "{\"dataAsText\":true}");
-	reply = post(env, PUSH, body, 200);
+	reply = cairn_it_post(env, PUSH, body, 200);
 	free(body);
 	for (size_t i = 0; i < 4; i++) {
 		if (strcmp(string_of(result_at(reply, i), "status"), "applied") != 0)
@@ -464,7 +424,7 @@ static void test_integration_push_data_as_text__other_ops(void **state)
 
 	document = server_document(env, "a");
 	assert_non_null(document);
-	fields = user_fields(document);
+	fields = cairn_it_user_fields(document);
 	expected = cairn_it_parse("{\"title\":\"beta\",\"count\":8}");
 	if (!json_object_equal(fields, expected))
 		fail_msg("stored %s", json_object_to_json_string(fields));
@@ -537,9 +497,9 @@ static void test_integration_push_data_as_text__retry_and_pull(void **state)
 		bodies[form] = push_body(mutations, form == 0 ?
 			"{\"dataAsText\":true,\"slimAcks\":true}" : NULL);
 	}
-	replies[0] = post(env, PUSH, bodies[0], 200);
-	replies[1] = post(env, PUSH, bodies[0], 200);
-	replies[2] = post(env, PUSH, bodies[1], 200);
+	replies[0] = cairn_it_post(env, PUSH, bodies[0], 200);
+	replies[1] = cairn_it_post(env, PUSH, bodies[0], 200);
+	replies[2] = cairn_it_post(env, PUSH, bodies[1], 200);
 	for (int r = 1; r < 3; r++) {
 		for (size_t i = 0; i < 2; i++) {
 			json_object *first = result_at(replies[0], i);
@@ -557,7 +517,7 @@ static void test_integration_push_data_as_text__retry_and_pull(void **state)
 	free(bodies[0]);
 	free(bodies[1]);
 
-	feed = post(env, PULL, "{\"checkpoint\":0,\"dataAsText\":true}", 200);
+	feed = cairn_it_post(env, PULL, "{\"checkpoint\":0,\"dataAsText\":true}", 200);
 	assert_int_equal(json_object_array_length(member(feed, "changes")), 2);
 	assert_int_equal(json_object_get_int64(member(feed, "checkpoint")), 2);
 	assert_string_equal(string_of(json_object_array_get_idx(member(feed, "changes"), 0),
@@ -597,9 +557,9 @@ static void test_integration_push_data_as_text__stored_texts(void **state)
 			TEXT_LENGTH, 1, NULL));
 	}
 	body = push_body(mutations, "{\"dataAsText\":true,\"slimAcks\":true}");
-	json_object_put(post(env, PUSH, body, 200));
+	json_object_put(cairn_it_post(env, PUSH, body, 200));
 	free(body);
-	feed = post(env, PULL, "{\"checkpoint\":0,\"dataAsText\":true}", 200);
+	feed = cairn_it_post(env, PULL, "{\"checkpoint\":0,\"dataAsText\":true}", 200);
 	changes = member(feed, "changes");
 	assert_int_equal(json_object_array_length(changes), count);
 	for (size_t i = 0; i < count; i++)
@@ -634,21 +594,21 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__same_as_objects,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__limits,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__bad_texts,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__other_ops,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__request_errors,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__retry_and_pull,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(test_integration_push_data_as_text__stored_texts,
-			world_setup, cairn_it_teardown),
+			cairn_it_setup_items, cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_integration_push_data_as_text__client_round_trip, world_setup,
+			test_integration_push_data_as_text__client_round_trip, cairn_it_setup_items,
 			cairn_it_teardown),
 	};
 

@@ -31,50 +31,9 @@ static int has_member(json_object *object, const char *key)
 	return json_object_object_get_ex(object, key, NULL);
 }
 
-/* POSTs `body` to `path`, asserts `expected`, returns the parsed reply. */
-static json_object *post(cairn_it_env *env, const char *path, const char *body, long expected)
-{
-	char *text = NULL;
-	long status = cairn_it_rest(&text, env, "POST", path, body);
-	json_object *reply;
-
-	if (status != expected)
-		fail_msg("POST %s: status %ld, expected %ld: %s", path, status, expected,
-			text ? text : "");
-	reply = cairn_it_parse(text);
-	free(text);
-	return reply;
-}
-
-static int world_setup(void **state)
-{
-	cairn_it_env *env;
-
-	assert_int_equal(cairn_it_setup(state), 0);
-	env = *state;
-	json_object_put(post(env, "/databases", "{\"databaseId\":\"main\",\"name\":\"main\"}",
-		201));
-	json_object_put(post(env, "/databases/main/collections", "{\"collectionId\":\"items\","
-		"\"name\":\"items\"}", 201));
-	return 0;
-}
-
-/* The user fields (keys not starting with '$') of a document, as a new object. */
-static json_object *user_fields(json_object *document)
-{
-	json_object *fields = json_object_new_object();
-
-	assert_non_null(fields);
-	json_object_object_foreach(document, key, value) {
-		if (key[0] != '$')
-			json_object_object_add(fields, key, json_object_get(value));
-	}
-	return fields;
-}
-
 static void assert_fields_equal(json_object *document, const char *expected_json)
 {
-	json_object *fields = user_fields(document);
+	json_object *fields = cairn_it_user_fields(document);
 	json_object *expected = cairn_it_parse(expected_json);
 
 	if (!json_object_equal(fields, expected))
@@ -133,7 +92,7 @@ static void assert_slim(json_object *reply, size_t index, json_object *full)
 /* The document `id` as a pull from 0 shows it (full, with every $ attribute). */
 static json_object *pulled(cairn_it_env *env, const char *id)
 {
-	json_object *reply = post(env, "/sync/databases/main/pull", "{\"checkpoint\":0}", 200);
+	json_object *reply = cairn_it_post(env, "/sync/databases/main/pull", "{\"checkpoint\":0}", 200);
 	json_object *changes = member(reply, "changes");
 	json_object *found = NULL;
 
@@ -154,7 +113,7 @@ static json_object *pulled(cairn_it_env *env, const char *id)
 static void test_integration_push_slim_acks__off_gives_full_documents(void **state)
 {
 	cairn_it_env *env = *state;
-	json_object *reply = post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"mutations\":["
+	json_object *reply = cairn_it_post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"mutations\":["
 		"{\"mutationId\":\"m1\",\"op\":\"put\",\"collection\":\"items\",\"id\":\"a\","
 		"\"baseVersion\":0,\"hlc\":10,\"data\":{\"title\":\"alpha\",\"n\":1.5,"
 		"\"tags\":[\"x\",\"y\"],\"nested\":{\"deep\":[1,{\"z\":null}]},\"ok\":true}}]}", 200);
@@ -162,7 +121,7 @@ static void test_integration_push_slim_acks__off_gives_full_documents(void **sta
 	assert_full(reply, 0, "{\"title\":\"alpha\",\"n\":1.5,\"tags\":[\"x\",\"y\"],"
 		"\"nested\":{\"deep\":[1,{\"z\":null}]},\"ok\":true}");
 	json_object_put(reply);
-	reply = post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"slimAcks\":false,\"mutations\":["
+	reply = cairn_it_post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"slimAcks\":false,\"mutations\":["
 		"{\"mutationId\":\"m2\",\"op\":\"put\",\"collection\":\"items\",\"id\":\"b\","
 		"\"baseVersion\":0,\"hlc\":11,\"data\":{\"title\":\"beta\"}}]}", 200);
 	assert_full(reply, 0, "{\"title\":\"beta\"}");
@@ -178,10 +137,10 @@ static void test_integration_push_slim_acks__only_plain_puts_are_slim(void **sta
 	json_object *full;
 	json_object *result;
 
-	json_object_put(post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"mutations\":["
+	json_object_put(cairn_it_post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"mutations\":["
 		"{\"mutationId\":\"seed\",\"op\":\"put\",\"collection\":\"items\",\"id\":\"d\","
 		"\"baseVersion\":0,\"hlc\":5,\"data\":{\"title\":\"delta\",\"count\":7}}]}", 200));
-	reply = post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"slimAcks\":true,\"mutations\":["
+	reply = cairn_it_post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"slimAcks\":true,\"mutations\":["
 		"{\"mutationId\":\"s1\",\"op\":\"put\",\"collection\":\"items\",\"id\":\"a\","
 		"\"baseVersion\":0,\"hlc\":10,\"data\":{\"title\":\"alpha\",\"n\":1},"
 		"\"permissions\":[\"read(\\\"any\\\")\"]},"
@@ -232,7 +191,7 @@ static void test_integration_push_slim_acks__only_plain_puts_are_slim(void **sta
 	json_object_put(reply);
 
 	/* A slim ack's $ attributes are exactly those of the full document at that version. */
-	reply = post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"slimAcks\":true,\"mutations\":["
+	reply = cairn_it_post(env, PUSH, "{\"clientId\":\"" CLIENT "\",\"slimAcks\":true,\"mutations\":["
 		"{\"mutationId\":\"s10\",\"op\":\"put\",\"collection\":\"items\",\"id\":\"g\","
 		"\"baseVersion\":0,\"hlc\":20,\"data\":{\"title\":\"eta\",\"list\":[1,2,3]}}]}", 200);
 	full = pulled(env, "g");
@@ -257,15 +216,15 @@ static void test_integration_push_slim_acks__retry(void **state)
 		"\"baseVersion\":0,\"hlc\":10,\"data\":{\"title\":\"alpha\"}},"
 		"{\"mutationId\":\"r2\",\"op\":\"put\",\"collection\":\"items\",\"id\":\"b\","
 		"\"baseVersion\":0,\"hlc\":11,\"data\":{\"title\":\"beta\",\"$x\":1}}]}";
-	json_object *first = post(env, PUSH, batch, 200);
+	json_object *first = cairn_it_post(env, PUSH, batch, 200);
 	json_object *retries[2];
 	json_object *feed;
 
 	assert_true(json_object_get_boolean(member(result_at(first, 0), "asPushed")));
 	assert_full(first, 1, "{\"title\":\"beta\"}");
 	/* Retried with slimAcks, then without it (a client that changed its mind). */
-	retries[0] = post(env, PUSH, batch, 200);
-	retries[1] = post(env, PUSH, full_batch, 200);
+	retries[0] = cairn_it_post(env, PUSH, batch, 200);
+	retries[1] = cairn_it_post(env, PUSH, full_batch, 200);
 	for (size_t r = 0; r < 2; r++) {
 		for (size_t i = 0; i < 2; i++) {
 			json_object *a = result_at(first, i);
@@ -290,7 +249,7 @@ static void test_integration_push_slim_acks__retry(void **state)
 		json_object_put(retries[r]);
 	}
 	json_object_put(first);
-	feed = post(env, "/sync/databases/main/pull", "{\"checkpoint\":0}", 200);
+	feed = cairn_it_post(env, "/sync/databases/main/pull", "{\"checkpoint\":0}", 200);
 	assert_int_equal(json_object_array_length(member(feed, "changes")), 2);
 	assert_int_equal(json_object_get_int64(member(feed, "checkpoint")), 2);
 	json_object_put(feed);
@@ -312,14 +271,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_integration_push_slim_acks__off_gives_full_documents, world_setup,
+			test_integration_push_slim_acks__off_gives_full_documents, cairn_it_setup_items,
 			cairn_it_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_integration_push_slim_acks__only_plain_puts_are_slim, world_setup,
+			test_integration_push_slim_acks__only_plain_puts_are_slim, cairn_it_setup_items,
 			cairn_it_teardown),
-		cmocka_unit_test_setup_teardown(test_integration_push_slim_acks__retry, world_setup,
+		cmocka_unit_test_setup_teardown(test_integration_push_slim_acks__retry, cairn_it_setup_items,
 			cairn_it_teardown),
-		cmocka_unit_test_setup_teardown(test_integration_push_slim_acks__bad_flag, world_setup,
+		cmocka_unit_test_setup_teardown(test_integration_push_slim_acks__bad_flag, cairn_it_setup_items,
 			cairn_it_teardown),
 	};
 

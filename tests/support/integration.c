@@ -377,8 +377,7 @@ json_object *cairn_it_store_docs(cairn_store *store, const char *collection)
 	return list;
 }
 
-/* A new object of the user fields (keys not starting with '$'). */
-static json_object *user_fields(json_object *document)
+json_object *cairn_it_user_fields(json_object *document)
 {
 	json_object *fields = json_object_new_object();
 
@@ -420,8 +419,8 @@ void cairn_it_assert_same_docs(json_object *expected, json_object *actual, const
 		got = find_by_id(actual, json_object_get_string(id));
 		if (!got)
 			fail_msg("%s: document %s missing", what, json_object_get_string(id));
-		want_fields = user_fields(want);
-		got_fields = user_fields(got);
+		want_fields = cairn_it_user_fields(want);
+		got_fields = cairn_it_user_fields(got);
 		equal = json_object_equal(want_fields, got_fields);
 		if (!equal)
 			fail_msg("%s: document %s differs: expected %s, found %s", what,
@@ -480,4 +479,33 @@ void cairn_it_rest_expect(const cairn_it_env *env, const char *method, const cha
 		fail_msg("%s %s: HTTP %ld, expected %ld: %.400s", method, path, status, expected,
 			reply ? reply : "");
 	free(reply);
+}
+
+json_object *cairn_it_post(cairn_it_env *env, const char *path, const char *body,
+	long expected)
+{
+	char *text = NULL;
+	long status = cairn_it_rest(&text, env, "POST", path, body);
+	json_object *reply;
+
+	if (status != expected)
+		fail_msg("POST %s: status %ld, expected %ld: %.500s", path, status, expected,
+			text ? text : "");
+	reply = cairn_it_parse(text);
+	free(text);
+	return reply;
+}
+
+int cairn_it_setup_items(void **state)
+{
+	cairn_it_env *env;
+
+	if (cairn_it_setup(state) != 0)
+		return -1;
+	env = *state;
+	json_object_put(cairn_it_post(env, "/databases", "{\"databaseId\":\"main\","
+		"\"name\":\"main\"}", 201));
+	json_object_put(cairn_it_post(env, "/databases/main/collections", "{\"collectionId\":"
+		"\"items\",\"name\":\"items\"}", 201));
+	return 0;
 }

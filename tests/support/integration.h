@@ -95,6 +95,14 @@ json_object *cairn_it_conflicts(cairn_store *store);
 
 /* Parses JSON text, asserting it is valid. */
 json_object *cairn_it_parse(const char *text);
+/* A new object of a document's user fields (keys not starting with '$'). */
+json_object *cairn_it_user_fields(json_object *document);
+/* POSTs `body` to env->url + `path`, asserts the status is `expected`, returns the parsed
+ * reply. */
+json_object *cairn_it_post(cairn_it_env *env, const char *path, const char *body,
+	long expected);
+/* cairn_it_setup, then database "main" with collection "items" (REST). */
+int cairn_it_setup_items(void **state);
 
 /* Sleeps `ms` milliseconds (ordering of clocks in tests; never a timing assertion). */
 void cairn_it_sleep_ms(long ms);
