@@ -80,28 +80,44 @@ int cairn__policy_load(cairn__strategy *strategy, json_object **counters, cairn_
 		return cairn__error_code();
 	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		rc = cairn__strategy_parse(strategy, (const char *)sqlite3_column_text(stmt, 0));
-		if (rc == 0 && counters) {
-			const char *text = (const char *)sqlite3_column_text(stmt, 1);
-			*counters = !text || strcmp(text, "[]") == 0 ? json_object_new_array() :
-				cairn__json_parse(text, (size_t)-1, 4);
+	if (rc == SQLITE_ROW)
+		rc = cairn__policy_from_row(strategy, counters, stmt, 0, collection);
+	else if (rc == SQLITE_DONE)
+		rc = counters && !(*counters = json_object_new_array()) ?
+			cairn__error_set(CAIRN_ENOMEM, "out of memory reading a policy") : 0;
+	else
+		rc = cairn__store_error(store, rc, "reading a collection's policy");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int cairn__policy_from_row(cairn__strategy *strategy, json_object **counters,
+	sqlite3_stmt *stmt, int column, const char *collection)
+{
+	const char *text;
+	int rc;
+
+	*strategy = CAIRN__STRATEGY_LWW;
+	if (counters)
+		*counters = NULL;
+	if (sqlite3_column_type(stmt, column) != SQLITE_NULL) {
+		rc = cairn__strategy_parse(strategy, (const char *)sqlite3_column_text(stmt, column));
+		if (rc != 0)
+			return rc;
+		text = (const char *)sqlite3_column_text(stmt, column + 1);
+		if (counters && text && strcmp(text, "[]") != 0) {
+			*counters = cairn__json_parse(text, (size_t)-1, 4);
 			if (!*counters || !json_object_is_type(*counters, json_type_array)) {
 				json_object_put(*counters);
 				*counters = NULL;
-				rc = cairn__error_set(CAIRN_EIO, "the store holds unreadable counters for "
-					"collection '%s'", collection);
+				return cairn__error_set(CAIRN_EIO, "the store holds unreadable counters "
+					"for collection '%s'", collection);
 			}
 		}
-	} else if (rc == SQLITE_DONE) {
-		rc = 0;
-	} else {
-		rc = cairn__store_error(store, rc, "reading a collection's policy");
 	}
-	sqlite3_reset(stmt);
-	if (rc == 0 && counters && !*counters && !(*counters = json_object_new_array()))
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory reading a policy");
-	return rc;
+	if (counters && !*counters && !(*counters = json_object_new_array()))
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory reading a policy");
+	return 0;
 }
 
 int cairn__is_counter(json_object *counters, const char *field)

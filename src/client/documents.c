@@ -1,5 +1,6 @@
 /* documents.c: the document calls of the public API: put, patch and delete (each one
  * transaction with its outbox entry), get, and local queries over the view. */
+#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,272 @@ static int check_target(cairn_store *store, const char *collection, const char *
 	return 0;
 }
 
+/* cairn__json_parse_object for a put's NUL-terminated text of `length` bytes, with the
+ * handle's own parser: no copy of the text (the NUL the parser needs is there) and no parser
+ * made and freed per write. Strict, UTF-8 checked, nested at most CAIRN_JSON_MAX_DEPTH. */
+static json_object *parse_document(cairn_store *store, const char *json, size_t length)
+{
+	enum json_tokener_error err;
+	json_object *value;
+	size_t end;
+
+	if (length == 0) {
+		cairn__error_set(CAIRN_EINVALID, "invalid JSON: empty input");
+		return NULL;
+	}
+	if (length > INT32_MAX - 1) {
+		cairn__error_set(CAIRN_ETOOBIG, "the document JSON is %zu bytes", length);
+		return NULL;
+	}
+	if (!store->tokener) {
+		/* json-c's depth counts the outer container too, hence + 1. */
+		store->tokener = json_tokener_new_ex(CAIRN_JSON_MAX_DEPTH + 1);
+		if (!store->tokener) {
+			cairn__error_set(CAIRN_ENOMEM, "out of memory creating a JSON parser");
+			return NULL;
+		}
+		json_tokener_set_flags(store->tokener, JSON_TOKENER_STRICT |
+			JSON_TOKENER_VALIDATE_UTF8);
+	}
+	json_tokener_reset(store->tokener);
+	value = json_tokener_parse_ex(store->tokener, json, (int)length + 1);
+	err = json_tokener_get_error(store->tokener);
+	end = json_tokener_get_parse_end(store->tokener);
+	if (err != json_tokener_success || !value) {
+		if (err == json_tokener_error_depth)
+			cairn__error_set(CAIRN_EINVALID, "invalid JSON: nested deeper than %d levels",
+				CAIRN_JSON_MAX_DEPTH);
+		else if (err == json_tokener_continue)
+			cairn__error_set(CAIRN_EINVALID, "invalid JSON: unexpected end of input after "
+				"%zu bytes", length);
+		else
+			cairn__error_set(CAIRN_EINVALID, "invalid JSON at byte %zu: %s", end,
+				json_tokener_error_desc(err));
+		json_object_put(value);
+		return NULL;
+	}
+	for (size_t i = end; i < length; i++) {
+		if (json[i] != ' ' && json[i] != '\t' && json[i] != '\n' && json[i] != '\r' &&
+			json[i] != '\v' && json[i] != '\f') {
+			cairn__error_set(CAIRN_EINVALID, "invalid JSON at byte %zu: unexpected data "
+				"after the value", i);
+			json_object_put(value);
+			return NULL;
+		}
+	}
+	if (!json_object_is_type(value, json_type_object)) {
+		cairn__error_set(CAIRN_EINVALID, "expected a JSON object, got %s",
+			json_type_to_name(json_object_get_type(value)));
+		json_object_put(value);
+		return NULL;
+	}
+	/* json-c counts a scalar inside the innermost container as a level but not an empty
+	 * container, so its bound lets an empty one through one level too deep: the exact
+	 * depth is checked on the tree (one walk, the only one). */
+	if (cairn__json_depth(value) > CAIRN_JSON_MAX_DEPTH) {
+		cairn__error_set(CAIRN_EINVALID, "invalid JSON: nested deeper than %d levels",
+			CAIRN_JSON_MAX_DEPTH);
+		json_object_put(value);
+		return NULL;
+	}
+	return value;
+}
+
+/*
+ * A put's text in canonical form is stored as it came: no json-c tree is built and nothing is
+ * printed. Canonical is the exact text json-c prints (cairn__json_text) for the value it
+ * parses from it: no whitespace, strings of printable ASCII without escapes, integers of at
+ * most 18 digits without a sign on 0, true, false, null, no key twice in one object, nested
+ * at most CAIRN_JSON_MAX_DEPTH levels, and no top-level "$" key (no "$permissions": the
+ * fields are the whole text). Anything else (a fraction, an exponent, UTF-8, escapes,
+ * spaces, a duplicate key, invalid JSON) goes to json-c, which decides and prints. What
+ * JSON.stringify and json-c themselves write is canonical. Debug builds check every
+ * canonical put against json-c (canonical_sanity).
+ */
+#define CANONICAL_MAX_KEYS 32   /* keys per object checked for duplicates; more: json-c */
+
+static int scan_value(const char **at, const char *end, int depth);
+
+static int scan_string(const char **at, const char *end, const char **start, size_t *length)
+{
+	const char *s = *at + 1;
+
+	*start = s;
+	while (s < end && *s != '"') {
+		if (*s < 0x20 || *s > 0x7e || *s == '\\')
+			return 0;
+		s++;
+	}
+	if (s >= end)
+		return 0;
+	*length = (size_t)(s - *start);
+	*at = s + 1;
+	return 1;
+}
+
+static int scan_integer(const char **at, const char *end)
+{
+	const char *s = *at;
+	size_t digits = 0;
+
+	if (*s == '-')
+		s++;
+	if (s < end && *s == '0') {
+		if (s != *at)
+			return 0; /* "-0" prints as "0" */
+		s++;
+	} else {
+		while (s < end && *s >= '0' && *s <= '9') {
+			s++;
+			digits++;
+		}
+		if (digits == 0 || digits > 18)
+			return 0;
+	}
+	if (s < end && ((*s >= '0' && *s <= '9') || *s == '.' || *s == 'e' || *s == 'E'))
+		return 0;
+	*at = s;
+	return 1;
+}
+
+static int scan_word(const char **at, const char *end, const char *word, size_t length)
+{
+	if ((size_t)(end - *at) < length || memcmp(*at, word, length) != 0)
+		return 0;
+	*at += length;
+	return 1;
+}
+
+static int scan_array(const char **at, const char *end, int depth)
+{
+	const char *s = *at + 1;
+
+	if (depth > CAIRN_JSON_MAX_DEPTH)
+		return 0;
+	if (s < end && *s == ']') {
+		*at = s + 1;
+		return 1;
+	}
+	for (;;) {
+		if (!scan_value(&s, end, depth))
+			return 0;
+		if (s < end && *s == ',') {
+			s++;
+			continue;
+		}
+		if (s < end && *s == ']') {
+			*at = s + 1;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+static int scan_object(const char **at, const char *end, int depth)
+{
+	const char *keys[CANONICAL_MAX_KEYS];
+	size_t lengths[CANONICAL_MAX_KEYS];
+	size_t count = 0;
+	const char *s = *at + 1;
+
+	if (depth > CAIRN_JSON_MAX_DEPTH)
+		return 0;
+	if (s < end && *s == '}') {
+		*at = s + 1;
+		return 1;
+	}
+	for (;;) {
+		const char *key;
+		size_t length;
+
+		if (s >= end || *s != '"' || !scan_string(&s, end, &key, &length))
+			return 0;
+		if ((depth == 1 && length > 0 && key[0] == '$') || count == CANONICAL_MAX_KEYS)
+			return 0;
+		for (size_t i = 0; i < count; i++) {
+			if (lengths[i] == length && memcmp(keys[i], key, length) == 0)
+				return 0;
+		}
+		keys[count] = key;
+		lengths[count++] = length;
+		if (s >= end || *s != ':')
+			return 0;
+		s++;
+		if (!scan_value(&s, end, depth))
+			return 0;
+		if (s < end && *s == ',') {
+			s++;
+			continue;
+		}
+		if (s < end && *s == '}') {
+			*at = s + 1;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+/* One value inside a container at `depth` levels. */
+static int scan_value(const char **at, const char *end, int depth)
+{
+	const char *key;
+	size_t length;
+
+	if (*at >= end)
+		return 0;
+	switch (**at) {
+	case '{':
+		return scan_object(at, end, depth + 1);
+	case '[':
+		return scan_array(at, end, depth + 1);
+	case '"':
+		return scan_string(at, end, &key, &length);
+	case 't':
+		return scan_word(at, end, "true", 4);
+	case 'f':
+		return scan_word(at, end, "false", 5);
+	case 'n':
+		return scan_word(at, end, "null", 4);
+	default:
+		return scan_integer(at, end);
+	}
+}
+
+/* Debug builds: json-c parses a canonical text to user fields it prints back unchanged. */
+static void canonical_sanity(const char *json, size_t length)
+{
+#ifndef NDEBUG
+	json_object *value = cairn__json_parse_object(json, length, CAIRN_JSON_MAX_DEPTH);
+	const char *printed;
+	size_t printed_length = 0;
+
+	assert(value);
+	printed = cairn__json_text(value, &printed_length);
+	assert(printed && printed_length == length && memcmp(printed, json, length) == 0);
+	json_object_object_foreach(value, key, child) {
+		(void)child;
+		assert(key[0] != '$');
+	}
+	json_object_put(value);
+#else
+	(void)json;
+	(void)length;
+#endif
+}
+
+/* 1 when `json` is a canonical object (above); *length gets its length. */
+static int canonical_object(const char *json, size_t *length)
+{
+	const char *at = json;
+
+	*length = strlen(json);
+	if (*length == 0 || json[0] != '{' || !scan_object(&at, json + *length, 1) ||
+		at != json + *length)
+		return 0;
+	canonical_sanity(json, *length);
+	return 1;
+}
+
 /* Splits the caller's JSON into user fields and the optional "$permissions" array. */
 static int parse_input(json_object **out_fields, json_object **out_permissions,
 	cairn_store *store, const char *json)
@@ -45,15 +312,9 @@ static int parse_input(json_object **out_fields, json_object **out_permissions,
 	if (length / 8 > store->options.max_document_bytes)
 		return cairn__error_set(CAIRN_ETOOBIG, "the document JSON is %zu bytes; the limit "
 			"is %zu bytes", length, store->options.max_document_bytes);
-	input = cairn__json_parse_object(json, length, CAIRN_JSON_MAX_DEPTH);
+	input = parse_document(store, json, length);
 	if (!input)
 		return cairn__error_code();
-	/* Checked here too: the parser's own bound lets one extra level through. */
-	if (cairn__json_depth(input) > CAIRN_JSON_MAX_DEPTH) {
-		rc = cairn__error_set(CAIRN_EINVALID, "invalid JSON: nested deeper than %d levels",
-			CAIRN_JSON_MAX_DEPTH);
-		goto cleanup;
-	}
 	if (json_object_object_get_ex(input, "$permissions", &permissions) && permissions) {
 		size_t count;
 
@@ -123,48 +384,6 @@ static int content_predecessor(char *prev, size_t prev_size, cairn_store *store,
 	sqlite3_finalize(stmt);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
 		cairn__store_error(store, rc, "reading the outbox");
-}
-
-/* The base of a new mutation: the same as the document's newest pending mutation (the chain
- * was made on that server version), else the server copy's version, else 0. */
-static int find_base(int64_t *base, char *prev, size_t prev_size, cairn_store *store,
-	const char *collection, const char *id)
-{
-	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_LAST_PENDING);
-	int rc;
-
-	*base = 0;
-	prev[0] = '\0';
-	if (!stmt)
-		return cairn__error_code();
-	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		int after_increment = strcmp((const char *)sqlite3_column_text(stmt, 2),
-			"increment") == 0;
-
-		snprintf(prev, prev_size, "%s", sqlite3_column_text(stmt, 0));
-		*base = sqlite3_column_int64(stmt, 1);
-		sqlite3_reset(stmt);
-		return after_increment ? content_predecessor(prev, prev_size, store, collection, id) :
-			0;
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
-		return cairn__store_error(store, rc, "reading the outbox");
-	stmt = cairn__store_stmt(store, STMT_SERVER_VERSION);
-	if (!stmt)
-		return cairn__error_code();
-	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*base = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return cairn__store_error(store, rc, "reading the server copy");
-	return 0;
 }
 
 /* cairn__outbox_insert with the payload already printed (`payload` NULL: none) as the row
@@ -242,11 +461,17 @@ int cairn__outbox_detach(cairn_store *store, const char *collection, const char 
 static int view_save_text(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, const char *data, size_t data_length)
 {
-	size_t rights_length = 0;
-	const char *rights = cairn__json_text(view->permissions, &rights_length);
+	size_t rights_length = 2;
+	const char *rights = "[]"; /* what json-c prints for an empty array */
 
+	if (!json_object_is_type(view->permissions, json_type_array) ||
+		json_object_array_length(view->permissions) > 0)
+		rights = cairn__json_text(view->permissions, &rights_length);
 	if (!rights)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing a document");
+	if (!view->in_docs)
+		return cairn__view_insert_text(store, collection, id, view, data, data_length,
+			rights, rights_length, 1);
 	return cairn__view_save_text(store, collection, id, view, data, data_length, rights,
 		rights_length, 1);
 }
@@ -255,16 +480,16 @@ static int view_save_text(cairn_store *store, const char *collection, const char
  * text for both) and writes the view's row and the outbox row. */
 static int save_write(cairn_store *store, const char *op, const char *collection,
 	const char *id, int64_t base, const char *prev, int64_t hlc, int64_t seq,
-	json_object *fields,
+	json_object *fields, const char *text, size_t text_length,
 	json_object *permissions, int64_t now, const cairn__view *view, int same_text)
 {
-	const char *payload = NULL;
+	const char *payload = text; /* a put's canonical text: the fields, already printed */
 	const char *data = NULL;
-	size_t payload_length = 0;
+	size_t payload_length = text_length;
 	size_t data_length = 0;
 	int rc;
 
-	if (fields && !(payload = cairn__json_text(fields, &payload_length)))
+	if (!text && fields && !(payload = cairn__json_text(fields, &payload_length)))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory writing the outbox");
 	if (view->exists) {
 		if (same_text) {
@@ -293,12 +518,36 @@ static int save_write(cairn_store *store, const char *op, const char *collection
 		payload_length, permissions, now);
 }
 
+/* The base of a new mutation, from STMT_WRITE_READ's columns 7-10: the same as the
+ * document's newest pending mutation (the chain was made on that server version), else the
+ * server copy's version, else 0. *after_increment: that mutation is an increment, and the
+ * predecessor is content_predecessor's (a lookup of its own). */
+static int base_from_row(int64_t *base, char *prev, size_t prev_size, int *after_increment,
+	sqlite3_stmt *stmt)
+{
+	*base = 0;
+	prev[0] = '\0';
+	*after_increment = 0;
+	if (sqlite3_column_type(stmt, 7) == SQLITE_NULL) {
+		*base = sqlite3_column_int64(stmt, 10); /* NULL (no server copy): 0 */
+		return 0;
+	}
+	snprintf(prev, prev_size, "%s", sqlite3_column_text(stmt, 7));
+	*base = sqlite3_column_int64(stmt, 8);
+	*after_increment = strcmp((const char *)sqlite3_column_text(stmt, 9), "increment") == 0;
+	return 0;
+}
+
 static int write_document(cairn_store *store, const char *op, const char *collection,
 	const char *id, const char *json, json_object *increment)
 {
 	json_object *counters = NULL;
 	cairn__strategy strategy;
+	sqlite3_stmt *read = NULL;
+	int after_increment = 0;
 	json_object *fields = NULL;
+	const char *text = NULL;     /* a put's canonical text, written as it came (no fields) */
+	size_t text_length = 0;
 	json_object *permissions = NULL;
 	cairn__view view = { 0 };
 	char prev[64];
@@ -313,6 +562,8 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 		return rc;
 	if (increment) {
 		fields = json_object_get(increment);
+	} else if (strcmp(op, "put") == 0 && json && canonical_object(json, &text_length)) {
+		text = json;
 	} else if (strcmp(op, "delete") != 0) {
 		rc = parse_input(&fields, &permissions, store, json);
 		if (rc != 0)
@@ -321,9 +572,31 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 	rc = cairn__store_begin(store);
 	if (rc != 0)
 		goto cleanup;
-	rc = cairn__policy_load(&strategy, &counters, store, collection);
+	/* One statement reads what the write needs (policy, docs row, base, clock); the
+	 * checks below keep the order of the lookups it replaces. */
+	read = cairn__store_stmt(store, STMT_WRITE_READ);
+	if (!read) {
+		rc = cairn__error_code();
+		goto cleanup;
+	}
+	sqlite3_bind_text(read, 1, collection, -1, SQLITE_STATIC);
+	sqlite3_bind_text(read, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(read);
+	if (rc != SQLITE_ROW) {
+		rc = cairn__store_error(store, rc == SQLITE_DONE ? SQLITE_ERROR : rc,
+			"reading a document");
+		goto cleanup;
+	}
+	rc = cairn__policy_from_row(&strategy, &counters, read, 11, collection);
 	if (rc != 0)
 		goto cleanup;
+	if (text && json_object_array_length(counters) > 0) {
+		/* A put drops the collection's counters from its fields: that takes the tree. */
+		rc = parse_input(&fields, &permissions, store, json);
+		if (rc != 0)
+			goto cleanup;
+		text = NULL;
+	}
 	if (increment) {
 		json_object_object_foreach(increment, field, delta) {
 			(void)delta;
@@ -342,7 +615,7 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 				json_object_array_get_idx(counters, i)));
 	}
 	/* A put reads the old fields only to carry its counters over. */
-	rc = cairn__view_load_local(&view, NULL, store, collection, id, strcmp(op, "patch") == 0 ||
+	rc = cairn__view_load_row(&view, NULL, read, collection, id, strcmp(op, "patch") == 0 ||
 		strcmp(op, "increment") == 0 || (strcmp(op, "put") == 0 &&
 		json_object_array_length(counters) > 0));
 	if (rc != 0)
@@ -352,23 +625,35 @@ static int write_document(cairn_store *store, const char *op, const char *collec
 			id, collection);
 		goto cleanup;
 	}
-	rc = find_base(&base, prev, sizeof(prev), store, collection, id);
+	rc = base_from_row(&base, prev, sizeof(prev), &after_increment, read);
 	if (rc != 0)
 		goto cleanup;
-	rc = cairn__store_hlc_tick(store, &hlc, &seq);
-	if (rc != 0)
-		goto cleanup;
+	cairn__store_hlc_tick_row(&hlc, &seq, read, 13);
+	sqlite3_reset(read);
+	read = NULL;
+	if (after_increment) {
+		rc = content_predecessor(prev, sizeof(prev), store, collection, id);
+		if (rc != 0)
+			goto cleanup;
+	}
 	now = cairn__time_now_ms();
-	rc = cairn__view_apply_counted(&view, op, fields, permissions, now, counters);
+	/* A put without counters hands its fields to the view rather than copying them: nothing
+	 * changes either afterwards, and save_write prints them once for both rows. */
+	if (strcmp(op, "put") == 0 && json_object_array_length(counters) == 0)
+		rc = cairn__view_apply_put_shared(&view, fields, permissions, now);
+	else
+		rc = cairn__view_apply_counted(&view, op, fields, permissions, now, counters);
 	if (rc != 0)
 		goto cleanup;
 	/* The size limit applies to the new view (for a put: the stored fields). */
-	rc = save_write(store, op, collection, id, base, prev, hlc, seq, fields, permissions, now,
-		&view, strcmp(op, "put") == 0 && json_object_array_length(counters) == 0);
+	rc = save_write(store, op, collection, id, base, prev, hlc, seq, fields, text,
+		text_length, permissions, now, &view, strcmp(op, "put") == 0 && json_object_array_length(counters) == 0);
 	if (rc != 0)
 		goto cleanup;
 	rc = cairn__store_commit(store);
 cleanup:
+	if (read)
+		sqlite3_reset(read);
 	if (rc != 0)
 		cairn__store_rollback(store);
 	cairn__listeners_local(store, rc, op, collection, id);

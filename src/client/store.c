@@ -115,6 +115,24 @@ static const char *const statement_sql[STMT_COUNT] = {
 	[STMT_DOC_ACKED_AT] = "UPDATE docs SET created_at = ?3, updated_at = ?4, "
 		"permissions = ?5, pending = 0 WHERE seq = ?6 AND collection = ?1 AND id = ?2 AND "
 		"deleted = 0",
+	/* Everything a local write of document ?2 of collection ?1 reads, in one statement
+	 * (documents.c): always one row. 0-6: the docs row as STMT_DOC_GET (NULLs: none);
+	 * 7-9: the newest pending outbox row of the document as STMT_OUTBOX_LAST_PENDING
+	 * (NULLs: none); 10: without one, the server copy's version (STMT_SERVER_VERSION);
+	 * 11-12: the policy (STMT_POLICY_GET; NULLs: none); 13-15: the clock as
+	 * cairn__store_hlc_tick reads it (meta's value, then the newest outbox row's hlc and
+	 * seq, NULLs: no row). */
+	[STMT_WRITE_READ] = "SELECT d.data, d.deleted, d.created_at, d.updated_at, "
+		"d.permissions, d.pending, d.seq, o.mutation_id, o.base_version, o.op, "
+		"CASE WHEN o.seq IS NULL THEN (SELECT version FROM server_docs "
+		"WHERE collection = ?1 AND id = ?2) END, p.strategy, p.counters, "
+		"(SELECT value FROM meta WHERE key = 'hlc'), n.hlc, n.seq "
+		"FROM (SELECT 1) AS one "
+		"LEFT JOIN docs AS d ON d.collection = ?1 AND d.id = ?2 "
+		"LEFT JOIN outbox AS o ON o.seq = (SELECT seq FROM outbox WHERE collection = ?1 "
+		"AND doc_id = ?2 AND state = 'pending' ORDER BY seq DESC LIMIT 1) "
+		"LEFT JOIN policies AS p ON p.collection = ?1 "
+		"LEFT JOIN outbox AS n ON n.seq = (SELECT max(seq) FROM outbox)",
 };
 
 /* docs.seq is the rowid: it stays put across updates (upsert, never REPLACE), so it orders
@@ -413,10 +431,35 @@ int cairn__meta_set_text(cairn_store *store, const char *key, const char *value)
 	return cairn__store_step_done(store, stmt, "writing the store's settings");
 }
 
+/* The next timestamp after the stored clock `stored` and the newest outbox row (`has_newest`:
+ * its hlc and seq), and the seq the next row gets (0: none left above, SQLite picks one). */
+static void hlc_next(int64_t *out, int64_t *next_seq, int64_t stored, int has_newest,
+	int64_t newest_hlc, int64_t newest_seq)
+{
+	cairn_hlc clock = { 0 };
+
+	clock.last = stored;
+	if (has_newest && newest_hlc > clock.last)
+		clock.last = newest_hlc;
+	if (next_seq) /* one past the newest row, as SQLite would pick it */
+		*next_seq = !has_newest ? 1 : newest_seq < INT64_MAX ? newest_seq + 1 : 0;
+	*out = cairn__hlc_tick(&clock, cairn__time_now_ms());
+}
+
+void cairn__store_hlc_tick_row(int64_t *out, int64_t *next_seq, sqlite3_stmt *stmt,
+	int column)
+{
+	int has_newest = sqlite3_column_type(stmt, column + 2) != SQLITE_NULL;
+
+	hlc_next(out, next_seq, sqlite3_column_int64(stmt, column), has_newest,
+		sqlite3_column_int64(stmt, column + 1), sqlite3_column_int64(stmt, column + 2));
+}
+
 int cairn__store_hlc_tick(cairn_store *store, int64_t *out, int64_t *next_seq)
 {
 	sqlite3_stmt *stmt = cairn__store_stmt(store, STMT_OUTBOX_NEWEST_HLC);
-	cairn_hlc clock = { 0 };
+	int64_t stored = 0;
+	int has_newest;
 	int rc;
 
 	/* The clock lives in the file, not only in memory: other handles on it issue
@@ -425,23 +468,20 @@ int cairn__store_hlc_tick(cairn_store *store, int64_t *out, int64_t *next_seq)
 	 * newest row holds the latest timestamp and meta is not written on every local write
 	 * (a page less per commit); the outbox_keeps_hlc trigger moves a row's timestamp to
 	 * meta when the row leaves, and remote timestamps go to meta (hlc_observe). */
-	rc = cairn__meta_get_int64(store, "hlc", &clock.last);
+	rc = cairn__meta_get_int64(store, "hlc", &stored);
 	if (rc < 0)
 		return rc;
 	if (!stmt)
 		return cairn__error_code();
 	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > clock.last)
-		clock.last = sqlite3_column_int64(stmt, 0);
-	if (next_seq) {
-		/* One past the newest row, as SQLite would pick it; 0: none left above. */
-		*next_seq = rc != SQLITE_ROW ? 1 : sqlite3_column_int64(stmt, 1) < INT64_MAX ?
-			sqlite3_column_int64(stmt, 1) + 1 : 0;
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	has_newest = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sqlite3_reset(stmt);
 		return cairn__store_error(store, rc, "reading the clock");
-	*out = cairn__hlc_tick(&clock, cairn__time_now_ms());
+	}
+	hlc_next(out, next_seq, stored, has_newest, has_newest ? sqlite3_column_int64(stmt, 0) :
+		0, has_newest ? sqlite3_column_int64(stmt, 1) : 0);
+	sqlite3_reset(stmt);
 	return 0;
 }
 
@@ -680,6 +720,8 @@ void cairn_store_free(cairn_store *store)
 		cairn__checkpointer_stop(store->checkpointer);
 		sqlite3_close_v2(store->db);
 	}
+	if (store->tokener) /* json-c 0.16 crashes on NULL */
+		json_tokener_free(store->tokener);
 	free(store);
 }
 

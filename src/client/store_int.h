@@ -66,6 +66,7 @@ typedef enum {
 	STMT_OUTBOX_DELETE_SEQS,
 	STMT_OUTBOX_ROWS_AT,
 	STMT_DOC_ACKED_AT,
+	STMT_WRITE_READ,
 	STMT_COUNT
 } cairn__stmt_id;
 
@@ -78,6 +79,8 @@ struct cairn_store {
 	int in_transaction;          /* 1 between cairn__store_begin and commit/rollback */
 	struct cairn__batch *batch;  /* the open cairn_store_batch_begin (batch.c), or NULL */
 	struct cairn__checkpointer *checkpointer; /* WAL checkpoints off this thread, or NULL */
+	json_tokener *tokener;       /* parses the documents written through this handle
+	                              * (documents.c), made on first use, or NULL */
 };
 
 /* A reset statement ready for binding, or NULL with the error set. */
@@ -111,6 +114,11 @@ int cairn__meta_set_text(cairn_store *store, const char *key, const char *value)
  * *next_seq (may be NULL) gets the seq that row will have, read in the same lookup of the
  * newest row (0: none left, SQLite picks one). */
 int cairn__store_hlc_tick(cairn_store *store, int64_t *out, int64_t *next_seq);
+/* cairn__store_hlc_tick from a row that already read the clock: columns `column` to
+ * `column` + 2 hold meta's value, the newest outbox row's hlc and its seq (NULL: no row), as
+ * STMT_WRITE_READ does (documents.c). */
+void cairn__store_hlc_tick_row(int64_t *out, int64_t *next_seq, sqlite3_stmt *stmt,
+	int column);
 /* Absorbs a remote timestamp into the persisted clock (inside a transaction). */
 int cairn__store_hlc_observe(cairn_store *store, int64_t remote);
 
@@ -122,6 +130,8 @@ typedef struct {
 	json_object *permissions;   /* array of strings (owned), NULL when !exists */
 	char created_at[CAIRN_TIME_TEXT_SIZE];
 	char updated_at[CAIRN_TIME_TEXT_SIZE];
+	int in_docs;                /* cairn__view_load_local or _load_row found a docs row (live
+	                             * or a pending delete); 0 otherwise and from other sources */
 } cairn__view;
 
 /* The server copy of a document as stored in server_docs. */
@@ -142,6 +152,17 @@ void cairn__view_clear(cairn__view *view);
 int cairn__view_apply(cairn__view *view, const char *op, json_object *payload,
 	json_object *permissions, int64_t at_ms);
 
+/* cairn__view_apply of a put that shares `fields` and `permissions` (borrowed; the view takes
+ * a reference to each instead of a copy): the caller must not change them afterwards.
+ * `fields` NULL: the caller holds the fields only as text (a canonical put, documents.c) and
+ * the view stays without data. */
+int cairn__view_apply_put_shared(cairn__view *view, json_object *fields,
+	json_object *permissions, int64_t at_ms);
+
+/* cairn__view_load_local from a row of `stmt` whose columns 0-6 are STMT_DOC_GET's (all NULL:
+ * no docs row), as STMT_WRITE_READ reads them. The statement is not stepped or reset. */
+int cairn__view_load_row(cairn__view *view, int *pending, sqlite3_stmt *stmt,
+	const char *collection, const char *id, int with_data);
 /* Loads the local view from docs (with_data 0 skips parsing the fields). *pending is 1 when
  * the row says it has pending mutations (may be NULL). */
 int cairn__view_load_local(cairn__view *view, int *pending, cairn_store *store,
@@ -156,6 +177,12 @@ int cairn__view_save(cairn_store *store, const char *collection, const char *id,
 /* Writes a live row to docs whose fields and permissions are already printed (`pending`
  * as in cairn__view_save): saves printing them a second time on hot paths. */
 int cairn__view_save_text(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length, int pending);
+/* cairn__view_save_text for a document docs holds no row of (in_docs 0 as loaded, by
+ * cairn__view_load_local or _load_row, in this transaction): no server copy or pending put
+ * can share the data of a row that does not exist, so nothing is detached. */
+int cairn__view_insert_text(cairn_store *store, const char *collection, const char *id,
 	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
 	size_t permissions_length, int pending);
 /* cairn__view_save_text for a document with nothing pending whose server copy was just
@@ -263,6 +290,10 @@ int cairn__strategy_parse(cairn__strategy *out, const char *name);
  * fields as a JSON array of strings (caller owns). */
 int cairn__policy_load(cairn__strategy *strategy, json_object **counters, cairn_store *store,
 	const char *collection);
+/* cairn__policy_load's result from a row: the strategy in `column` (NULL: no policy row,
+ * last-write-wins) and the counters in `column` + 1; `counters` may be NULL. */
+int cairn__policy_from_row(cairn__strategy *strategy, json_object **counters,
+	sqlite3_stmt *stmt, int column, const char *collection);
 /* 1 when `field` is in the `counters` array (NULL = none). */
 int cairn__is_counter(json_object *counters, const char *field);
 

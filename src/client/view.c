@@ -98,9 +98,78 @@ int cairn__view_apply(cairn__view *view, const char *op, json_object *payload,
 	return 0;
 }
 
+int cairn__view_apply_put_shared(cairn__view *view, json_object *fields,
+	json_object *permissions, int64_t at_ms)
+{
+	json_object *rights;
+	char at[CAIRN_TIME_TEXT_SIZE];
+
+	if (permissions)
+		rights = json_object_get(permissions);
+	else if (view->exists && view->permissions)
+		rights = json_object_get(view->permissions);
+	else
+		rights = json_object_new_array();
+	if (!rights)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory applying a change");
+	cairn__time_format(at_ms, at);
+	if (!view->exists)
+		snprintf(view->created_at, sizeof(view->created_at), "%s", at);
+	json_object_put(view->data);
+	json_object_put(view->permissions);
+	view->data = fields ? json_object_get(fields) : NULL;
+	view->permissions = rights;
+	view->exists = 1;
+	snprintf(view->updated_at, sizeof(view->updated_at), "%s", at);
+	return 0;
+}
+
 static void copy_text(char *out, size_t size, const unsigned char *text)
 {
 	snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+/* Fills `view` from a docs row (STMT_DOC_GET's columns 0-5, the statement on that row). */
+static int read_doc_row(cairn__view *view, int *pending, sqlite3_stmt *stmt,
+	const char *collection, const char *id, int with_data)
+{
+	int rc;
+
+	view->in_docs = 1;
+	if (pending)
+		*pending = sqlite3_column_int(stmt, 5) != 0;
+	copy_text(view->created_at, sizeof(view->created_at), sqlite3_column_text(stmt, 2));
+	copy_text(view->updated_at, sizeof(view->updated_at), sqlite3_column_text(stmt, 3));
+	if (sqlite3_column_int(stmt, 1))
+		return 0; /* a pending delete: not a live document */
+	view->exists = 1;
+	rc = cairn__permissions_parse(&view->permissions,
+		(const char *)sqlite3_column_text(stmt, 4));
+	if (rc != 0)
+		return rc;
+	if (with_data) {
+		view->data = parse_stored((const char *)sqlite3_column_text(stmt, 0));
+		if (!view->data)
+			return cairn__error_set(CAIRN_EIO, "the store holds an unreadable document "
+				"%s/%s", collection, id);
+	}
+	return 0;
+}
+
+int cairn__view_load_row(cairn__view *view, int *pending, sqlite3_stmt *stmt,
+	const char *collection, const char *id, int with_data)
+{
+	int rc;
+
+	memset(view, 0, sizeof(*view));
+	if (pending)
+		*pending = 0;
+	if (sqlite3_column_type(stmt, 6) == SQLITE_NULL) /* docs.seq: never NULL in a row */
+		return 0;
+	rc = read_doc_row(view, pending, stmt, collection, id, with_data);
+	if (rc != 0)
+		cairn__view_clear(view);
+	return rc;
 }
 
 int cairn__view_load_local(cairn__view *view, int *pending, cairn_store *store,
@@ -117,33 +186,12 @@ int cairn__view_load_local(cairn__view *view, int *pending, cairn_store *store,
 	sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	if (rc == SQLITE_ROW)
+		rc = read_doc_row(view, pending, stmt, collection, id, with_data);
+	else if (rc == SQLITE_DONE)
 		rc = 0;
-		goto cleanup;
-	}
-	if (rc != SQLITE_ROW) {
+	else
 		rc = cairn__store_error(store, rc, "reading a document");
-		goto cleanup;
-	}
-	rc = 0;
-	if (pending)
-		*pending = sqlite3_column_int(stmt, 5) != 0;
-	copy_text(view->created_at, sizeof(view->created_at), sqlite3_column_text(stmt, 2));
-	copy_text(view->updated_at, sizeof(view->updated_at), sqlite3_column_text(stmt, 3));
-	if (sqlite3_column_int(stmt, 1))
-		goto cleanup; /* a pending delete: not a live document */
-	view->exists = 1;
-	rc = cairn__permissions_parse(&view->permissions,
-		(const char *)sqlite3_column_text(stmt, 4));
-	if (rc != 0)
-		goto cleanup;
-	if (with_data) {
-		view->data = parse_stored((const char *)sqlite3_column_text(stmt, 0));
-		if (!view->data)
-			rc = cairn__error_set(CAIRN_EIO, "the store holds an unreadable document "
-				"%s/%s", collection, id);
-	}
-cleanup:
 	sqlite3_reset(stmt);
 	if (rc != 0)
 		cairn__view_clear(view);
@@ -292,6 +340,14 @@ int cairn__view_save_text(cairn_store *store, const char *collection, const char
 
 	return rc != 0 ? rc : upsert_text(store, collection, id, view, data, data_length,
 		permissions, permissions_length, pending);
+}
+
+int cairn__view_insert_text(cairn_store *store, const char *collection, const char *id,
+	const cairn__view *view, const char *data, size_t data_length, const char *permissions,
+	size_t permissions_length, int pending)
+{
+	return upsert_text(store, collection, id, view, data, data_length, permissions,
+		permissions_length, pending);
 }
 
 int cairn__view_save_shared(cairn_store *store, const char *collection, const char *id,
