@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/api_body.h"
 #include "server/api_int.h"
 #include "util/error.h"
 #include "util/id.h"
@@ -246,8 +247,8 @@ static void parse_body(cairn_api_request *ctx)
 	}
 	/* The envelope ({"mutations":[{"data":...}]}) adds levels around a document; each
 	 * document's own depth is checked against CAIRN_JSON_MAX_DEPTH where it is read. */
-	ctx->body = cairn__json_parse_object(body, length, CAIRN_JSON_MAX_DEPTH +
-		CAIRN_API_ENVELOPE_DEPTH);
+	ctx->body = cairn__api_body_parse(body, length, CAIRN_JSON_MAX_DEPTH +
+		CAIRN_API_ENVELOPE_DEPTH); /* api_body.c: a plain ASCII body parses cheaper */
 	if (!ctx->body)
 		snprintf(ctx->body_error, sizeof(ctx->body_error), "Invalid request body: %s",
 			cairn_error_last());

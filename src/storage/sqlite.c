@@ -78,6 +78,17 @@ static const char *const statement_sql[ST_COUNT] = {
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[ST_MUTATION_ANY_BETWEEN] = "SELECT 1 FROM mutations WHERE database_id = ?1 "
 		"AND client_id = ?2 AND mutation_id BETWEEN ?3 AND ?4 LIMIT 1",
+	[ST_DB_DELETE_RUNS] = "DELETE FROM mutation_runs WHERE database_id = ?1",
+	[ST_RUN_PUT] = "INSERT INTO mutation_runs (database_id, client_id, first_id, last_id, "
+		"outcomes) VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* Runs never overlap, so the one starting last at or before an id is the only one that
+	 * can hold it (or overlap a range ending there). */
+	[ST_RUN_LAST_BEFORE] = "SELECT last_id FROM mutation_runs "
+		"INDEXED BY mutation_runs_by_range WHERE database_id = ?1 "
+		"AND client_id = ?2 AND first_id <= ?3 ORDER BY first_id DESC LIMIT 1",
+	[ST_RUN_FIND] = "SELECT last_id, outcomes FROM mutation_runs "
+		"INDEXED BY mutation_runs_by_range WHERE database_id = ?1 "
+		"AND client_id = ?2 AND first_id <= ?3 ORDER BY first_id DESC LIMIT 1",
 };
 
 /* Schema version 1. The mutations table keeps each stored outcome as columns (not one JSON
@@ -115,7 +126,17 @@ static const char schema_sql[] =
 	"  collection_id TEXT NOT NULL, document_id TEXT NOT NULL, data TEXT, permissions TEXT,"
 	"  created_at INTEGER, updated_at INTEGER, version INTEGER, sequence INTEGER,"
 	"  hlc INTEGER, deleted INTEGER,"
-	"  PRIMARY KEY (database_id, client_id, mutation_id)) WITHOUT ROWID;";
+	"  PRIMARY KEY (database_id, client_id, mutation_id)) WITHOUT ROWID;"
+	/* Schema version 2: a run holds the stored outcomes of one fresh push batch's slim-acked
+	 * puts in one row (sqlite_write.c "Runs"): one insert per batch, not one per put. It
+	 * covers the batch's mutation ids from first_id to last_id; runs never overlap. */
+	"CREATE TABLE IF NOT EXISTS mutation_runs ("
+	"  database_id TEXT NOT NULL, client_id TEXT NOT NULL, first_id TEXT NOT NULL,"
+	"  last_id TEXT NOT NULL, outcomes BLOB NOT NULL);"
+	/* Lookups seek this index alone: a b-tree keyed by the row itself (WITHOUT ROWID) would
+	 * read the whole blob's overflow pages at every key it compares. */
+	"CREATE UNIQUE INDEX IF NOT EXISTS mutation_runs_by_range"
+	"  ON mutation_runs (database_id, client_id, first_id, last_id);";
 
 
 /* ---- connections and statements ---- */
@@ -624,14 +645,16 @@ static int schema_prepare(connection *conn, const char *path)
 			path, (long long)version, SCHEMA_VERSION);
 		goto cleanup;
 	}
-	/* Version 1 is the first schema: creating it is also the only "migration". */
+	/* Version 1 is the first schema; version 2 only adds a table. Creating what is missing
+	 * is the only "migration". */
 	rc = exec_sql(conn, schema_sql);
 	if (rc == 0)
 		rc = exec_sql(conn, cairn__sqlite_accounts_schema); /* users, sessions */
 	if (rc < 0)
 		goto cleanup;
 	if (version < SCHEMA_VERSION) {
-		rc = exec_sql(conn, "INSERT INTO meta (key, value) VALUES ('schema_version', '1') "
+		rc = exec_sql(conn, "INSERT INTO meta (key, value) VALUES ('schema_version', '"
+			SCHEMA_VERSION_TEXT "') "
 			"ON CONFLICT (key) DO UPDATE SET value = excluded.value");
 		if (rc < 0)
 			goto cleanup;
@@ -949,7 +972,8 @@ static int sqlite_database_delete(cairn_storage *storage, const char *id)
 	}
 	if ((rc = delete_where(conn, ST_DB_DELETE_DOCUMENTS, id, NULL)) < 0 ||
 		(rc = delete_where(conn, ST_DB_DELETE_COLLECTIONS, id, NULL)) < 0 ||
-		(rc = delete_where(conn, ST_DB_DELETE_MUTATIONS, id, NULL)) < 0)
+		(rc = delete_where(conn, ST_DB_DELETE_MUTATIONS, id, NULL)) < 0 ||
+		(rc = delete_where(conn, ST_DB_DELETE_RUNS, id, NULL)) < 0)
 		goto cleanup;
 	rc = cairn__sqlite_run(conn, ST_COMMIT, "committing");
 	if (rc == 0)

@@ -9,7 +9,8 @@
 
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 1                   /* the newest schema this build knows */
+#define SCHEMA_VERSION 2                   /* the newest schema this build knows */
+#define SCHEMA_VERSION_TEXT "2"
 #define MAX_DOCUMENT_BYTES (1024 * 1024)   /* user fields as compact JSON (docs/protocol.md) */
 #define BUSY_TIMEOUT_MS 10000
 #define STORED_JSON_MAX_DEPTH 64           /* generous: the API layer enforces 32 on input */
@@ -62,6 +63,10 @@ enum statement_id {
 	ST_MUTATION_GET,
 	ST_MUTATION_PUT,
 	ST_MUTATION_ANY_BETWEEN,
+	ST_DB_DELETE_RUNS,
+	ST_RUN_PUT,
+	ST_RUN_LAST_BEFORE,
+	ST_RUN_FIND,
 	ST_COUNT
 };
 

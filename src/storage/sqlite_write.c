@@ -1,4 +1,5 @@
 /* sqlite_write.c: the SQLite backend's write batch: preconditions, versions, idempotency. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,13 @@ typedef struct {
 	int dirty;             /* next_sequence must be saved at commit */
 } collection_slot;
 
+/* The encoded outcomes of a run (see "Runs" below). */
+typedef struct {
+	unsigned char *data;
+	size_t length;
+	size_t capacity;
+} run_buffer;
+
 typedef struct {
 	cairn_storage *storage;
 	connection *conn;             /* the writer */
@@ -24,6 +32,9 @@ typedef struct {
 	int64_t last_sequence;        /* the database's change sequence, saved at commit */
 	int sequence_dirty;
 	int fresh;                    /* 1: no write of the batch has a stored outcome (batch_fresh) */
+	const char *first_id;         /* fresh: the batch's smallest and largest mutation ids */
+	const char *last_id;
+	run_buffer run;               /* fresh: the outcomes of its slim-acked puts, stored at the end */
 	collection_slot *collections; /* the collections this batch touched */
 	size_t collection_count;
 	size_t collection_capacity;
@@ -34,6 +45,7 @@ static void batch_free(write_batch *batch)
 	for (size_t i = 0; i < batch->collection_count; i++)
 		free(batch->collections[i].id);
 	free(batch->collections);
+	free(batch->run.data);
 }
 
 /* The batch's cached view of collection `id`, loaded on first use. */
@@ -121,6 +133,235 @@ static int batch_flush(write_batch *batch)
 	return cairn__sqlite_statement_run(batch->conn, stmt, "saving the change sequence");
 }
 
+/* ---- Runs ----
+ * A fresh batch (batch_fresh) stores the outcomes of its slim-acked puts (applied, stored as
+ * pushed, acked without their fields: what a push of new documents is made of) as one row of
+ * mutation_runs instead of one mutations row each: the row covers the batch's mutation ids
+ * from its smallest to its largest, and its blob holds one entry per such put. Every other
+ * outcome of the batch gets its own mutations row as before. A batch is fresh only when no
+ * stored outcome (row or run) lies in its range, so runs never overlap: the run starting last
+ * at or before an id is the only one that can hold it. A replay looks for a row first, then
+ * in that run, and answers exactly what the row would have (mutation_replay).
+ *
+ * An entry: the mutation id, collection id, document id and permissions text, each as a
+ * 4-byte length and its bytes, then created_at, updated_at, version, sequence and hlc as 8
+ * bytes each; all numbers little-endian. */
+
+#define RUN_TEXTS 4
+#define RUN_NUMBERS 5
+
+static int run_reserve(run_buffer *run, size_t more)
+{
+	size_t capacity = run->capacity ? run->capacity : 4096;
+	unsigned char *grown;
+
+	if (run->length + more <= run->capacity)
+		return 0;
+	while (capacity < run->length + more)
+		capacity *= 2;
+	grown = realloc(run->data, capacity);
+	if (!grown)
+		return cairn__sqlite_oom();
+	run->data = grown;
+	run->capacity = capacity;
+	return 0;
+}
+
+static void run_put_u64(run_buffer *run, uint64_t value, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++)
+		run->data[run->length++] = (unsigned char)(value >> (8 * i));
+}
+
+static uint64_t run_get_u64(const unsigned char *at, size_t bytes)
+{
+	uint64_t value = 0;
+
+	for (size_t i = 0; i < bytes; i++)
+		value |= (uint64_t)at[i] << (8 * i);
+	return value;
+}
+
+/* Adds the outcome of an applied slim put to the batch's run. */
+static int run_append(write_batch *batch, const cairn_storage_write *write,
+	const cairn_storage_record *record, const char *permissions_text)
+{
+	const char *texts[RUN_TEXTS] = { write->mutation_id, write->collection_id, write->id,
+		permissions_text };
+	const int64_t numbers[RUN_NUMBERS] = { record->created_at, record->updated_at,
+		record->version, record->sequence, record->hlc };
+	size_t lengths[RUN_TEXTS];
+	size_t size = RUN_NUMBERS * 8;
+	int rc;
+
+	for (size_t i = 0; i < RUN_TEXTS; i++) {
+		lengths[i] = strlen(texts[i]);
+		if (lengths[i] > UINT32_MAX)
+			return cairn__error_set(CAIRN_EINVALID, "storage: a text of %zu bytes",
+				lengths[i]);
+		size += 4 + lengths[i];
+	}
+	rc = run_reserve(&batch->run, size);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < RUN_TEXTS; i++) {
+		run_put_u64(&batch->run, lengths[i], 4);
+		memcpy(batch->run.data + batch->run.length, texts[i], lengths[i]);
+		batch->run.length += lengths[i];
+	}
+	for (size_t i = 0; i < RUN_NUMBERS; i++)
+		run_put_u64(&batch->run, (uint64_t)numbers[i], 8);
+	return 0;
+}
+
+/* Stores the batch's run, if it has one. */
+static int run_store(write_batch *batch, const char *client_id)
+{
+	sqlite3_stmt *stmt;
+
+	if (batch->run.length == 0)
+		return 0;
+	if (batch->run.length > INT_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "storage: %zu bytes of mutation outcomes",
+			batch->run.length);
+	stmt = cairn__sqlite_statement(batch->conn, ST_RUN_PUT);
+	if (!stmt)
+		return cairn__sqlite_prepare_failed();
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, client_id);
+	cairn__sqlite_bind_text(stmt, 3, batch->first_id);
+	cairn__sqlite_bind_text(stmt, 4, batch->last_id);
+	sqlite3_bind_blob(stmt, 5, batch->run.data, (int)batch->run.length, SQLITE_STATIC);
+	return cairn__sqlite_statement_run(batch->conn, stmt, "storing mutation outcomes");
+}
+
+/* 0 when a run of `client_id` overlaps the ids from `first` to `last`, 1 when none does, or a
+ * negative code. */
+static int run_overlaps(write_batch *batch, const char *client_id, const char *first,
+	const char *last)
+{
+	sqlite3_stmt *stmt = cairn__sqlite_statement(batch->conn, ST_RUN_LAST_BEFORE);
+	int rc;
+
+	if (!stmt)
+		return cairn__sqlite_prepare_failed();
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, client_id);
+	cairn__sqlite_bind_text(stmt, 3, last);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		rc = strcmp((const char *)sqlite3_column_text(stmt, 0), first) >= 0 ? 0 : 1;
+	else if (rc == SQLITE_DONE)
+		rc = 1;
+	else
+		rc = cairn__sqlite_fail(batch->conn->db, rc, "looking for stored mutation outcomes");
+	cairn__sqlite_statement_done(stmt);
+	return rc;
+}
+
+/* Fills `outcome` as mutation_replay does from a row, from a run entry: its texts and
+ * numbers. Returns 0 or a negative code. */
+static int run_entry_outcome(write_batch *batch, const cairn_storage_write *write,
+	cairn_storage_outcome *outcome, char *texts[RUN_TEXTS], const int64_t *numbers)
+{
+	cairn_storage_record *record = &outcome->record;
+	int rc;
+
+	cairn__storage_outcome_set(outcome, 0, "", "%s", "");
+	outcome->replayed = 1;
+	rc = cairn__storage_record_empty(record, batch->database_id, texts[1], texts[2]);
+	if (rc < 0)
+		return rc;
+	json_object_put(record->permissions);
+	record->permissions = cairn__json_parse(texts[3], (size_t)-1, STORED_JSON_MAX_DEPTH);
+	if (!record->permissions && !(record->permissions = json_object_new_array()))
+		return cairn__sqlite_oom();
+	if ((rc = cairn__storage_record_set_string(&record->author, write->client_id)) < 0 ||
+		(rc = cairn__storage_record_set_string(&record->last_mutation, write->mutation_id)) < 0)
+		return rc;
+	record->created_at = numbers[0];
+	record->updated_at = numbers[1];
+	record->version = numbers[2];
+	record->sequence = numbers[3];
+	record->hlc = numbers[4];
+	record->deleted = 0;
+	outcome->fields_omitted = 1;
+	return 0;
+}
+
+/* Looks for (client, mutation) in the run that may hold it. Returns 1 and fills `outcome` if
+ * found, 0 if not, or a negative code (a run that does not decode is CAIRN_EIO). */
+static int run_replay(write_batch *batch, const cairn_storage_write *write,
+	cairn_storage_outcome *outcome)
+{
+	sqlite3_stmt *stmt = cairn__sqlite_statement(batch->conn, ST_RUN_FIND);
+	const unsigned char *at, *end;
+	size_t id_length = strlen(write->mutation_id);
+	int rc = 0;
+
+	if (!stmt)
+		return cairn__sqlite_prepare_failed();
+	/* First without the blob: most lookups find no run around their id. */
+	rc = run_overlaps(batch, write->client_id ? write->client_id : "", write->mutation_id,
+		write->mutation_id);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	cairn__sqlite_bind_text(stmt, 1, batch->database_id);
+	cairn__sqlite_bind_text(stmt, 2, write->client_id ? write->client_id : "");
+	cairn__sqlite_bind_text(stmt, 3, write->mutation_id);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? 0 : cairn__sqlite_fail(batch->conn->db, rc,
+			"reading stored mutation outcomes");
+		goto cleanup;
+	}
+	rc = 0;
+	if (strcmp((const char *)sqlite3_column_text(stmt, 0), write->mutation_id) < 0)
+		goto cleanup;
+	at = sqlite3_column_blob(stmt, 1);
+	end = at ? at + sqlite3_column_bytes(stmt, 1) : NULL;
+	while (at && at < end) {
+		const unsigned char *text_at[RUN_TEXTS];
+		size_t lengths[RUN_TEXTS];
+		int64_t numbers[RUN_NUMBERS];
+
+		for (size_t i = 0; i < RUN_TEXTS; i++) {
+			if ((size_t)(end - at) < 4 || (size_t)(end - at) - 4 < run_get_u64(at, 4)) {
+				rc = cairn__error_set(CAIRN_EIO, "storage: stored mutation outcomes are "
+					"damaged");
+				goto cleanup;
+			}
+			lengths[i] = (size_t)run_get_u64(at, 4);
+			text_at[i] = at + 4;
+			at += 4 + lengths[i];
+		}
+		if ((size_t)(end - at) < RUN_NUMBERS * 8) {
+			rc = cairn__error_set(CAIRN_EIO, "storage: stored mutation outcomes are damaged");
+			goto cleanup;
+		}
+		for (size_t i = 0; i < RUN_NUMBERS; i++, at += 8)
+			numbers[i] = (int64_t)run_get_u64(at, 8);
+		if (lengths[0] == id_length && memcmp(text_at[0], write->mutation_id, id_length) == 0) {
+			char *texts[RUN_TEXTS] = { NULL };
+
+			for (size_t i = 0; i < RUN_TEXTS && rc == 0; i++) {
+				texts[i] = strndup((const char *)text_at[i], lengths[i]);
+				if (!texts[i])
+					rc = cairn__sqlite_oom();
+			}
+			if (rc == 0)
+				rc = run_entry_outcome(batch, write, outcome, texts, numbers);
+			for (size_t i = 0; i < RUN_TEXTS; i++)
+				free(texts[i]);
+			rc = rc < 0 ? rc : 1;
+			goto cleanup;
+		}
+	}
+cleanup:
+	cairn__sqlite_statement_done(stmt);
+	return rc;
+}
+
 static int compare_strings(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -169,6 +410,12 @@ static int batch_fresh(write_batch *batch, const cairn_storage_write *writes, si
 			cairn__sqlite_fail(batch->conn->db, rc, "looking for stored mutation outcomes");
 		cairn__sqlite_statement_done(stmt);
 	}
+	if (rc == 1)
+		rc = run_overlaps(batch, writes[0].client_id, ids[0], ids[count - 1]);
+	if (rc == 1) {
+		batch->first_id = ids[0];
+		batch->last_id = ids[count - 1];
+	}
 	free(ids);
 	return rc;
 }
@@ -188,8 +435,8 @@ static int mutation_replay(write_batch *batch, const cairn_storage_write *write,
 	cairn__sqlite_bind_text(stmt, 3, write->mutation_id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		rc = 0;
-		goto cleanup;
+		cairn__sqlite_statement_done(stmt);
+		return run_replay(batch, write, outcome);
 	}
 	if (rc != SQLITE_ROW) {
 		rc = cairn__sqlite_fail(batch->conn->db, rc, "reading a stored mutation outcome");
@@ -570,8 +817,12 @@ static int apply_write_once(write_batch *batch, const cairn_storage_write *write
 		write->op == CAIRN_WRITE_REPLACE)
 		data_text = NULL;
 	data = NULL;
-	rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text, data_len,
-		permissions_text) : 0;
+	if (batch->fresh && !data_text && write->op == CAIRN_WRITE_REPLACE && write->mutation_id &&
+		write->client_id)
+		rc = run_append(batch, write, record, permissions_text); /* "Runs" above */
+	else
+		rc = write->mutation_id ? mutation_store(batch, write, outcome, data_text, data_len,
+			permissions_text) : 0;
 cleanup:
 	cairn__sqlite_statement_done(current);
 	json_object_put(data);
@@ -643,6 +894,9 @@ int cairn__sqlite_write(cairn_storage_outcome *outcomes, cairn_storage *storage,
 		if (rc < 0)
 			goto cleanup;
 	}
+	rc = run_store(&batch, writes[0].client_id);
+	if (rc < 0)
+		goto cleanup;
 	rc = batch_flush(&batch);
 	if (rc < 0)
 		goto cleanup;
