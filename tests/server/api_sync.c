@@ -65,6 +65,8 @@ static void test_server_api_sync__push_put_and_pull(void **state)
 	int64_t version;
 
 	assert_status(&reply, 200);
+	/* The server says it takes the text form (a client sends it only after this). */
+	assert_true(json_object_get_boolean(json_get(reply.json, "dataAsText")));
 	assert_result(&reply, 0, "m1", "applied");
 	result = result_at(&reply, 0);
 	version = json_int(result, "version");
