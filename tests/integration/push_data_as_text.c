@@ -21,15 +21,6 @@
 #define DOCS "/databases/main/collections/items/documents/"
 #define MAX_DOCUMENT_BYTES (1024 * 1024)
 
-static json_object *member(json_object *object, const char *key)
-{
-	json_object *value = NULL;
-
-	if (!json_object_object_get_ex(object, key, &value))
-		fail_msg("no '%s' in %s", key, json_object_to_json_string(object));
-	return value;
-}
-
 static int has_member(json_object *object, const char *key)
 {
 	return json_object_object_get_ex(object, key, NULL);
@@ -37,7 +28,7 @@ static int has_member(json_object *object, const char *key)
 
 static const char *string_of(json_object *object, const char *key)
 {
-	return json_object_get_string(member(object, key));
+	return json_object_get_string(cairn_it_member(object, key));
 }
 
 /* Any JSON value (scalars too), nested deeper than the server allows if need be. */
@@ -114,7 +105,7 @@ static json_object *push_one(cairn_it_env *env, json_object *one, const char *fl
 
 static json_object *result_at(json_object *reply, size_t index)
 {
-	json_object *results = member(reply, "results");
+	json_object *results = cairn_it_member(reply, "results");
 
 	assert_true(index < json_object_array_length(results));
 	return json_object_array_get_idx(results, index);
@@ -152,20 +143,20 @@ static void assert_same_result(json_object *object_form, json_object *text_form,
 		fail_msg("%s: object form %s, text form %s", what,
 			json_object_to_json_string(object_form), json_object_to_json_string(text_form));
 	if (strcmp(status, "rejected") == 0) {
-		json_object *a = member(object_form, "error");
-		json_object *b = member(text_form, "error");
+		json_object *a = cairn_it_member(object_form, "error");
+		json_object *b = cairn_it_member(text_form, "error");
 
-		assert_int_equal(json_object_get_int64(member(a, "code")),
-			json_object_get_int64(member(b, "code")));
+		assert_int_equal(json_object_get_int64(cairn_it_member(a, "code")),
+			json_object_get_int64(cairn_it_member(b, "code")));
 		assert_string_equal(string_of(a, "type"), string_of(b, "type"));
 		assert_string_equal(string_of(a, "message"), string_of(b, "message"));
 		return;
 	}
 	assert_string_equal(status, "applied");
 	assert_int_equal(has_member(object_form, "asPushed"), has_member(text_form, "asPushed"));
-	if (json_object_is_type(member(object_form, "document"), json_type_object)) {
-		json_object *a = cairn_it_user_fields(member(object_form, "document"));
-		json_object *b = cairn_it_user_fields(member(text_form, "document"));
+	if (json_object_is_type(cairn_it_member(object_form, "document"), json_type_object)) {
+		json_object *a = cairn_it_user_fields(cairn_it_member(object_form, "document"));
+		json_object *b = cairn_it_user_fields(cairn_it_member(text_form, "document"));
 
 		if (!json_object_equal(a, b))
 			fail_msg("%s: acked fields %s and %s", what, json_object_to_json_string(a),
@@ -305,7 +296,7 @@ static void test_integration_push_data_as_text__limits(void **state)
 	reply = push_one(env, mutation("deep", "put", "deep", 0, too_deep, TEXT_LENGTH, 1, NULL),
 		"{\"dataAsText\":true}");
 	assert_string_equal(string_of(result_at(reply, 0), "status"), "rejected");
-	assert_string_equal(string_of(member(result_at(reply, 0), "error"), "message"),
+	assert_string_equal(string_of(cairn_it_member(result_at(reply, 0), "error"), "message"),
 		"Invalid document structure: `data` is nested deeper than 32 levels.");
 	json_object_put(reply);
 	/* {"big":"xxx…"} of exactly the limit, then one byte over it. */
@@ -363,14 +354,14 @@ static void test_integration_push_data_as_text__bad_texts(void **state)
 
 		if (strcmp(string_of(result, "status"), "rejected") != 0)
 			fail_msg("text %zu: %s", i, json_object_to_json_string(result));
-		assert_int_equal(json_object_get_int64(member(member(result, "error"), "code")), 400);
-		assert_string_equal(string_of(member(result, "error"), "type"),
+		assert_int_equal(json_object_get_int64(cairn_it_member(cairn_it_member(result, "error"), "code")), 400);
+		assert_string_equal(string_of(cairn_it_member(result, "error"), "type"),
 			"document_invalid_structure");
 		snprintf(id, sizeof(id), "bad%zu", i);
 		assert_null(server_document(env, id));
 	}
 	assert_string_equal(string_of(result_at(reply, count), "status"), "applied");
-	assert_true(json_object_get_boolean(member(result_at(reply, count), "asPushed")));
+	assert_true(json_object_get_boolean(cairn_it_member(result_at(reply, count), "asPushed")));
 	json_object_put(reply);
 	/* The refusals are stored: the same batch again gives them back and writes nothing. */
 	reply = cairn_it_post(env, PUSH, body, 200);
@@ -378,7 +369,7 @@ static void test_integration_push_data_as_text__bad_texts(void **state)
 		assert_string_equal(string_of(result_at(reply, i), "status"), "rejected");
 	json_object_put(reply);
 	reply = cairn_it_post(env, PULL, "{\"checkpoint\":0}", 200);
-	assert_int_equal(json_object_array_length(member(reply, "changes")), 1);
+	assert_int_equal(json_object_array_length(cairn_it_member(reply, "changes")), 1);
 	json_object_put(reply);
 	free(body);
 }
@@ -415,10 +406,10 @@ static void test_integration_push_data_as_text__other_ops(void **state)
 			fail_msg("mutation %zu: %s", i, json_object_to_json_string(result_at(reply, i)));
 	}
 	assert_string_equal(string_of(result_at(reply, 4), "status"), "rejected");
-	assert_string_equal(string_of(member(result_at(reply, 4), "error"), "type"),
+	assert_string_equal(string_of(cairn_it_member(result_at(reply, 4), "error"), "type"),
 		"general_argument_invalid");
 	assert_string_equal(string_of(result_at(reply, 5), "status"), "rejected");
-	assert_string_equal(string_of(member(result_at(reply, 5), "error"), "type"),
+	assert_string_equal(string_of(cairn_it_member(result_at(reply, 5), "error"), "type"),
 		"general_argument_invalid");
 	json_object_put(reply);
 
@@ -428,9 +419,9 @@ static void test_integration_push_data_as_text__other_ops(void **state)
 	expected = cairn_it_parse("{\"title\":\"beta\",\"count\":8}");
 	if (!json_object_equal(fields, expected))
 		fail_msg("stored %s", json_object_to_json_string(fields));
-	assert_int_equal(json_object_array_length(member(document, "$permissions")), 1);
+	assert_int_equal(json_object_array_length(cairn_it_member(document, "$permissions")), 1);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(
-		member(document, "$permissions"), 0)), "read(\"any\")");
+		cairn_it_member(document, "$permissions"), 0)), "read(\"any\")");
 	json_object_put(expected);
 	json_object_put(fields);
 	json_object_put(document);
@@ -467,7 +458,7 @@ static void test_integration_push_data_as_text__request_errors(void **state)
 	reply = push_one(env, mutation("s1", "put", "a", 0, "{\"x\":1}", TEXT_LENGTH, 1, NULL),
 		"{\"dataAsText\":false}");
 	assert_string_equal(string_of(result_at(reply, 0), "status"), "rejected");
-	assert_string_equal(string_of(member(result_at(reply, 0), "error"), "type"),
+	assert_string_equal(string_of(cairn_it_member(result_at(reply, 0), "error"), "type"),
 		"document_invalid_structure");
 	json_object_put(reply);
 }
@@ -506,8 +497,8 @@ static void test_integration_push_data_as_text__retry_and_pull(void **state)
 			json_object *again = result_at(replies[r], i);
 
 			assert_string_equal(string_of(again, "status"), "applied");
-			assert_int_equal(json_object_get_int64(member(first, "version")),
-				json_object_get_int64(member(again, "version")));
+			assert_int_equal(json_object_get_int64(cairn_it_member(first, "version")),
+				json_object_get_int64(cairn_it_member(again, "version")));
 		}
 	}
 	assert_true(has_member(result_at(replies[0], 0), "asPushed"));
@@ -518,11 +509,11 @@ static void test_integration_push_data_as_text__retry_and_pull(void **state)
 	free(bodies[1]);
 
 	feed = cairn_it_post(env, PULL, "{\"checkpoint\":0,\"dataAsText\":true}", 200);
-	assert_int_equal(json_object_array_length(member(feed, "changes")), 2);
-	assert_int_equal(json_object_get_int64(member(feed, "checkpoint")), 2);
-	assert_string_equal(string_of(json_object_array_get_idx(member(feed, "changes"), 0),
+	assert_int_equal(json_object_array_length(cairn_it_member(feed, "changes")), 2);
+	assert_int_equal(json_object_get_int64(cairn_it_member(feed, "checkpoint")), 2);
+	assert_string_equal(string_of(json_object_array_get_idx(cairn_it_member(feed, "changes"), 0),
 		"data"), texts[0]);
-	assert_string_equal(string_of(json_object_array_get_idx(member(feed, "changes"), 1),
+	assert_string_equal(string_of(json_object_array_get_idx(cairn_it_member(feed, "changes"), 1),
 		"data"), "{\"title\":\"beta\"}");
 	json_object_put(feed);
 }
@@ -560,7 +551,7 @@ static void test_integration_push_data_as_text__stored_texts(void **state)
 	json_object_put(cairn_it_post(env, PUSH, body, 200));
 	free(body);
 	feed = cairn_it_post(env, PULL, "{\"checkpoint\":0,\"dataAsText\":true}", 200);
-	changes = member(feed, "changes");
+	changes = cairn_it_member(feed, "changes");
 	assert_int_equal(json_object_array_length(changes), count);
 	for (size_t i = 0; i < count; i++)
 		assert_string_equal(string_of(json_object_array_get_idx(changes, i), "data"),

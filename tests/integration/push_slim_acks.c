@@ -17,15 +17,6 @@
 #define PUSH "/sync/databases/main/push"
 #define CLIENT "c-slim-acks-client"
 
-static json_object *member(json_object *object, const char *key)
-{
-	json_object *value = NULL;
-
-	if (!json_object_object_get_ex(object, key, &value))
-		fail_msg("no '%s' in %s", key, json_object_to_json_string(object));
-	return value;
-}
-
 static int has_member(json_object *object, const char *key)
 {
 	return json_object_object_get_ex(object, key, NULL);
@@ -45,7 +36,7 @@ static void assert_fields_equal(json_object *document, const char *expected_json
 
 static json_object *result_at(json_object *reply, size_t index)
 {
-	json_object *results = member(reply, "results");
+	json_object *results = cairn_it_member(reply, "results");
 
 	assert_true(index < json_object_array_length(results));
 	return json_object_array_get_idx(results, index);
@@ -56,9 +47,9 @@ static void assert_full(json_object *reply, size_t index, const char *fields_jso
 {
 	json_object *result = result_at(reply, index);
 
-	assert_string_equal(json_object_get_string(member(result, "status")), "applied");
+	assert_string_equal(json_object_get_string(cairn_it_member(result, "status")), "applied");
 	assert_false(has_member(result, "asPushed"));
-	assert_fields_equal(member(result, "document"), fields_json);
+	assert_fields_equal(cairn_it_member(result, "document"), fields_json);
 }
 
 /* An applied slim result: asPushed true, a document with the $ attributes of the full
@@ -66,18 +57,18 @@ static void assert_full(json_object *reply, size_t index, const char *fields_jso
 static void assert_slim(json_object *reply, size_t index, json_object *full)
 {
 	json_object *result = result_at(reply, index);
-	json_object *document = member(result, "document");
+	json_object *document = cairn_it_member(result, "document");
 
-	assert_string_equal(json_object_get_string(member(result, "status")), "applied");
-	assert_true(json_object_get_boolean(member(result, "asPushed")));
+	assert_string_equal(json_object_get_string(cairn_it_member(result, "status")), "applied");
+	assert_true(json_object_get_boolean(cairn_it_member(result, "asPushed")));
 	json_object_object_foreach(full, key, value) {
 		if (key[0] != '$') {
 			assert_false(has_member(document, key));
 			continue;
 		}
-		if (!json_object_equal(member(document, key), value))
+		if (!json_object_equal(cairn_it_member(document, key), value))
 			fail_msg("%s: slim %s, full %s", key,
-				json_object_to_json_string(member(document, key)),
+				json_object_to_json_string(cairn_it_member(document, key)),
 				json_object_to_json_string(value));
 	}
 	json_object_object_foreach(document, slim_key, slim_value) {
@@ -85,22 +76,22 @@ static void assert_slim(json_object *reply, size_t index, json_object *full)
 		assert_true(slim_key[0] == '$');
 		assert_true(has_member(full, slim_key));
 	}
-	assert_int_equal(json_object_get_int64(member(result, "version")),
-		json_object_get_int64(member(document, "$version")));
+	assert_int_equal(json_object_get_int64(cairn_it_member(result, "version")),
+		json_object_get_int64(cairn_it_member(document, "$version")));
 }
 
 /* The document `id` as a pull from 0 shows it (full, with every $ attribute). */
 static json_object *pulled(cairn_it_env *env, const char *id)
 {
 	json_object *reply = cairn_it_post(env, "/sync/databases/main/pull", "{\"checkpoint\":0}", 200);
-	json_object *changes = member(reply, "changes");
+	json_object *changes = cairn_it_member(reply, "changes");
 	json_object *found = NULL;
 
 	for (size_t i = 0; i < json_object_array_length(changes); i++) {
 		json_object *change = json_object_array_get_idx(changes, i);
 
-		if (strcmp(json_object_get_string(member(change, "id")), id) == 0)
-			found = json_object_get(member(change, "document"));
+		if (strcmp(json_object_get_string(cairn_it_member(change, "id")), id) == 0)
+			found = json_object_get(cairn_it_member(change, "document"));
 	}
 	json_object_put(reply);
 	if (!found)
@@ -165,28 +156,28 @@ static void test_integration_push_slim_acks__only_plain_puts_are_slim(void **sta
 	/* s1: slim (its $ attributes are compared with a full document's below, on "g", whose
 	 * version stays the latest). */
 	result = result_at(reply, 0);
-	assert_true(json_object_get_boolean(member(result, "asPushed")));
-	assert_false(has_member(member(result, "document"), "title"));
-	assert_string_equal(json_object_get_string(member(member(result, "document"), "$id")), "a");
-	assert_int_equal(json_object_array_length(member(member(result, "document"),
+	assert_true(json_object_get_boolean(cairn_it_member(result, "asPushed")));
+	assert_false(has_member(cairn_it_member(result, "document"), "title"));
+	assert_string_equal(json_object_get_string(cairn_it_member(cairn_it_member(result, "document"), "$id")), "a");
+	assert_int_equal(json_object_array_length(cairn_it_member(cairn_it_member(result, "document"),
 		"$permissions")), 1);
 	assert_full(reply, 1, "{\"title\":\"gamma\"}");                 /* $ keys pushed */
 	assert_full(reply, 2, "{\"title\":\"delta2\",\"count\":7}");     /* counters kept */
 	assert_full(reply, 3, "{\"title\":\"alpha\",\"n\":2}");          /* patch */
 	assert_full(reply, 4, "{\"title\":\"alpha\",\"n\":5}");          /* increment */
-	assert_true(json_object_get_boolean(member(result_at(reply, 5), "asPushed")));
-	assert_false(has_member(member(result_at(reply, 5), "document"), "title"));
+	assert_true(json_object_get_boolean(cairn_it_member(result_at(reply, 5), "asPushed")));
+	assert_false(has_member(cairn_it_member(result_at(reply, 5), "document"), "title"));
 	result = result_at(reply, 6);                                    /* delete */
-	assert_string_equal(json_object_get_string(member(result, "status")), "applied");
+	assert_string_equal(json_object_get_string(cairn_it_member(result, "status")), "applied");
 	assert_false(has_member(result, "asPushed"));
-	assert_true(json_object_is_type(member(result, "document"), json_type_null));
+	assert_true(json_object_is_type(cairn_it_member(result, "document"), json_type_null));
 	result = result_at(reply, 7);                                    /* conflict */
-	assert_string_equal(json_object_get_string(member(result, "status")), "conflict");
-	assert_fields_equal(member(member(result, "current"), "document"),
+	assert_string_equal(json_object_get_string(cairn_it_member(result, "status")), "conflict");
+	assert_fields_equal(cairn_it_member(cairn_it_member(result, "current"), "document"),
 		"{\"title\":\"delta2\",\"count\":7}");
 	result = result_at(reply, 8);                                    /* rejected */
-	assert_string_equal(json_object_get_string(member(result, "status")), "rejected");
-	assert_string_equal(json_object_get_string(member(member(result, "error"), "type")),
+	assert_string_equal(json_object_get_string(cairn_it_member(result, "status")), "rejected");
+	assert_string_equal(json_object_get_string(cairn_it_member(cairn_it_member(result, "error"), "type")),
 		"collection_not_found");
 	json_object_put(reply);
 
@@ -220,7 +211,7 @@ static void test_integration_push_slim_acks__retry(void **state)
 	json_object *retries[2];
 	json_object *feed;
 
-	assert_true(json_object_get_boolean(member(result_at(first, 0), "asPushed")));
+	assert_true(json_object_get_boolean(cairn_it_member(result_at(first, 0), "asPushed")));
 	assert_full(first, 1, "{\"title\":\"beta\"}");
 	/* Retried with slimAcks, then without it (a client that changed its mind). */
 	retries[0] = cairn_it_post(env, PUSH, batch, 200);
@@ -229,11 +220,11 @@ static void test_integration_push_slim_acks__retry(void **state)
 		for (size_t i = 0; i < 2; i++) {
 			json_object *a = result_at(first, i);
 			json_object *b = result_at(retries[r], i);
-			json_object *document = member(b, "document");
+			json_object *document = cairn_it_member(b, "document");
 
-			assert_string_equal(json_object_get_string(member(b, "status")), "applied");
-			assert_int_equal(json_object_get_int64(member(a, "version")),
-				json_object_get_int64(member(b, "version")));
+			assert_string_equal(json_object_get_string(cairn_it_member(b, "status")), "applied");
+			assert_int_equal(json_object_get_int64(cairn_it_member(a, "version")),
+				json_object_get_int64(cairn_it_member(b, "version")));
 			if (!has_member(b, "asPushed")) {
 				assert_fields_equal(document, i == 0 ? "{\"title\":\"alpha\"}" :
 					"{\"title\":\"beta\"}");
@@ -241,17 +232,17 @@ static void test_integration_push_slim_acks__retry(void **state)
 			}
 			/* A slim replay: the $ attributes of the first ack, no field. */
 			assert_int_equal(i, 0);
-			assert_true(json_object_get_boolean(member(b, "asPushed")));
-			if (!json_object_equal(document, member(a, "document")))
+			assert_true(json_object_get_boolean(cairn_it_member(b, "asPushed")));
+			if (!json_object_equal(document, cairn_it_member(a, "document")))
 				fail_msg("replayed %s, first %s", json_object_to_json_string(document),
-					json_object_to_json_string(member(a, "document")));
+					json_object_to_json_string(cairn_it_member(a, "document")));
 		}
 		json_object_put(retries[r]);
 	}
 	json_object_put(first);
 	feed = cairn_it_post(env, "/sync/databases/main/pull", "{\"checkpoint\":0}", 200);
-	assert_int_equal(json_object_array_length(member(feed, "changes")), 2);
-	assert_int_equal(json_object_get_int64(member(feed, "checkpoint")), 2);
+	assert_int_equal(json_object_array_length(cairn_it_member(feed, "changes")), 2);
+	assert_int_equal(json_object_get_int64(cairn_it_member(feed, "checkpoint")), 2);
 	json_object_put(feed);
 }
 

@@ -509,3 +509,12 @@ int cairn_it_setup_items(void **state)
 		"\"items\",\"name\":\"items\"}", 201));
 	return 0;
 }
+
+json_object *cairn_it_member(json_object *object, const char *key)
+{
+	json_object *value = NULL;
+
+	if (!json_object_object_get_ex(object, key, &value))
+		fail_msg("no '%s' in %s", key, json_object_to_json_string(object));
+	return value;
+}

@@ -95,6 +95,8 @@ json_object *cairn_it_conflicts(cairn_store *store);
 
 /* Parses JSON text, asserting it is valid. */
 json_object *cairn_it_parse(const char *text);
+/* `key` of `object`, failing the test when it has none. */
+json_object *cairn_it_member(json_object *object, const char *key);
 /* A new object of a document's user fields (keys not starting with '$'). */
 json_object *cairn_it_user_fields(json_object *document);
 /* POSTs `body` to env->url + `path`, asserts the status is `expected`, returns the parsed
